@@ -1,0 +1,86 @@
+# The one build of the engine. `make` builds the programs, `make test` runs every test and ends with
+# "N passed, M failed", `make train` is the main job, `make bench` the benchmarks, `make data` the
+# demo collection. CUDA parts are built only when nvcc is on the PATH; the CPU build never needs it.
+
+CXX      ?= g++
+CXXFLAGS ?= -O3 -march=native
+CXXFLAGS += -std=c++20 -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP -Isrc
+LDLIBS   += -fopenmp -lopenblas -lz
+BUILD    := build
+NVCC     := $(shell command -v nvcc 2>/dev/null)
+
+# ---- Debian dependencies: checked before anything is compiled ------------------------------------
+# A header that proves the package is there, and the package that provides it.
+DEPS := /usr/include/x86_64-linux-gnu/cblas.h:libopenblas-dev \
+        /usr/include/doctest/doctest.h:doctest-dev \
+        /usr/include/nlohmann/json.hpp:nlohmann-json3-dev \
+        /usr/include/utf8proc.h:libutf8proc-dev \
+        /usr/include/boost/context/fiber.hpp:libboost-context-dev \
+        /usr/include/zlib.h:zlib1g-dev
+MISSING := $(strip $(foreach d,$(DEPS),$(if $(wildcard $(word 1,$(subst :, ,$(d)))),,$(word 2,$(subst :, ,$(d))))))
+
+$(BUILD)/.deps:
+	@mkdir -p $(BUILD)
+	@if [ -n "$(MISSING)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $(MISSING)"; \
+	    (apt-get install -y --no-install-recommends $(MISSING) || \
+	     (apt-get update && apt-get install -y --no-install-recommends $(MISSING))) >$(BUILD)/apt.log 2>&1 || \
+	     { echo "error: apt-get install $(MISSING) failed, see $(BUILD)/apt.log"; exit 1; }; \
+	  else \
+	    echo "error: missing Debian packages; run: sudo apt-get install -y $(MISSING)"; exit 1; \
+	  fi; \
+	fi
+	@touch $@
+
+# ---- Library, programs, tests -----------------------------------------------------------------------
+# Every src/**/*.cpp is part of the engine library except the programs (src/*_main.cpp), which become
+# ./<name> at the top (rerank, train) or build/<name> (helpers listed in TOOL_PROGRAMS).
+LIB_SRC   := $(filter-out %_main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
+LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
+MAIN_SRC  := $(wildcard src/*_main.cpp)
+PROGRAMS  := $(patsubst src/%_main.cpp,%,$(MAIN_SRC))
+TEST_SRC  := $(wildcard tests/test_*.cpp) tests/main.cpp
+TEST_OBJ  := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
+
+# Commands run by `make test`, each a shell command line; fragments append to it. The runner sums the
+# doctest counts (or counts exit status for commands that are not doctest binaries).
+TEST_CMDS := '$(BUILD)/test_engine'
+TEST_BINS := $(BUILD)/test_engine
+BENCH_CMDS :=
+
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.cpp $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libengine.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(PROGRAMS): %: $(BUILD)/src/%_main.o $(BUILD)/libengine.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/test_engine: $(TEST_OBJ) $(BUILD)/libengine.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# Fragments owned by parts of the engine (the simulator, the CUDA backend, the data builder).
+include $(wildcard src/*.mk cuda/*.mk cuda/sim/*.mk)
+
+test: $(TEST_BINS) $(PROGRAMS)
+	@tests/run_tests.sh $(TEST_CMDS)
+
+bench: $(PROGRAMS)
+	@tests/run_bench.sh $(BENCH_CMDS)
+
+train: $(PROGRAMS)
+	@echo "make train: the trainer (./train) and the demo collection (make data) are not built yet; see README.md"; exit 1
+
+clean:
+	rm -rf $(BUILD) $(PROGRAMS)
+
+.PHONY: all test bench train clean data
+.DELETE_ON_ERROR:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,39 @@
+// Shared by every part of the engine: fatal errors, checks, and files written atomically.
+//
+// Errors a user can cause (a bad file, a bad flag) end the program with one line on stderr that names
+// the file and the fault, and exit status 1. Nothing the engine writes is ever left half-written: output
+// goes to "<path>.tmp.<pid>" and is renamed over <path> only when complete.
+#pragma once
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+// Prints "error: <message>" and exits with status 1. printf-style.
+[[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// For internal invariants (a bug in the engine, not in the input): prints the expression, file, line.
+#define ENGINE_ASSERT(cond)                                                                          \
+    do {                                                                                             \
+        if (!(cond)) fatal("internal: %s failed at %s:%d", #cond, __FILE__, __LINE__);               \
+    } while (0)
+
+// A file opened for writing under a temporary name; commit() flushes, closes and renames it over the
+// target. Destroyed without commit() (an error path), it removes the temporary file.
+struct AtomicFile {
+    std::string path, tmp_path;
+    FILE* f = nullptr;
+    explicit AtomicFile(const std::string& path);  // fatal() when the directory is not writable
+    ~AtomicFile();
+    void write(const void* data, size_t n);        // fatal() on a short write (disk full)
+    void commit();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+};
+
+// Reads a whole file; fatal() naming `what` and the path when it cannot.
+std::string read_file(const std::string& path, const char* what);
+
+// printf into a std::string.
+std::string strfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
