@@ -35,11 +35,11 @@ $(BUILD)/.deps:
 
 # ---- Library, programs, tests -----------------------------------------------------------------------
 # Every src/**/*.cpp is part of the engine library except the programs (src/*_main.cpp), which become
-# ./<name> at the top (rerank, train) or build/<name> (helpers listed in TOOL_PROGRAMS).
+# build/bin/<name>; the two user-facing ones, rerank and train, are also linked at the top (./rerank).
 LIB_SRC   := $(filter-out %_main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
-MAIN_SRC  := $(wildcard src/*_main.cpp)
-PROGRAMS  := $(patsubst src/%_main.cpp,%,$(MAIN_SRC))
+PROGRAMS  := $(patsubst src/%_main.cpp,$(BUILD)/bin/%,$(wildcard src/*_main.cpp))
+TOP       := $(filter rerank train,$(notdir $(PROGRAMS)))
 TEST_SRC  := $(wildcard tests/test_*.cpp) tests/main.cpp
 TEST_OBJ  := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
 
@@ -49,7 +49,7 @@ TEST_CMDS := '$(BUILD)/test_engine'
 TEST_BINS := $(BUILD)/test_engine
 BENCH_CMDS :=
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(TOP)
 
 $(BUILD)/%.o: %.cpp $(BUILD)/.deps
 	@mkdir -p $(dir $@)
@@ -59,8 +59,12 @@ $(BUILD)/libengine.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(PROGRAMS): %: $(BUILD)/src/%_main.o $(BUILD)/libengine.a
+$(BUILD)/bin/%: $(BUILD)/src/%_main.o $(BUILD)/libengine.a
+	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TOP): %: $(BUILD)/bin/%
+	ln -sf $< $@
 
 $(BUILD)/test_engine: $(TEST_OBJ) $(BUILD)/libengine.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
@@ -68,17 +72,17 @@ $(BUILD)/test_engine: $(TEST_OBJ) $(BUILD)/libengine.a
 # Fragments owned by parts of the engine (the simulator, the CUDA backend, the data builder).
 include $(wildcard src/*.mk cuda/*.mk cuda/sim/*.mk)
 
-test: $(TEST_BINS) $(PROGRAMS)
+test: $(TEST_BINS) $(PROGRAMS) $(TOP)
 	@tests/run_tests.sh $(TEST_CMDS)
 
-bench: $(PROGRAMS)
+bench: $(PROGRAMS) $(TOP)
 	@tests/run_bench.sh $(BENCH_CMDS)
 
-train: $(PROGRAMS)
+train: $(PROGRAMS) $(TOP)
 	@echo "make train: the trainer (./train) and the demo collection (make data) are not built yet; see README.md"; exit 1
 
 clean:
-	rm -rf $(BUILD) $(PROGRAMS)
+	rm -rf $(BUILD) $(TOP)
 
 .PHONY: all test bench train clean data
 .DELETE_ON_ERROR:
