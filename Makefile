@@ -4,14 +4,18 @@
 
 CXX      ?= g++
 CXXFLAGS ?= -O3 -march=native
-CXXFLAGS += -std=c++20 -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP -Isrc
-LDLIBS   += -fopenmp -lopenblas -lz
+# OpenBLAS built for OpenMP, so that BLAS and the engine's own loops share one thread pool (the pthread
+# build and OpenMP spin against each other on 2 cores).
+BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+CXXFLAGS += -std=c++20 -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP -Isrc \
+            -I/usr/include/x86_64-linux-gnu/openblas-openmp
+LDLIBS   += -fopenmp -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lz
 BUILD    := build
 NVCC     := $(shell command -v nvcc 2>/dev/null)
 
 # ---- Debian dependencies: checked before anything is compiled ------------------------------------
 # A header that proves the package is there, and the package that provides it.
-DEPS := /usr/include/x86_64-linux-gnu/cblas.h:libopenblas-dev \
+DEPS := /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h:libopenblas-openmp-dev \
         /usr/include/doctest/doctest.h:doctest-dev \
         /usr/include/nlohmann/json.hpp:nlohmann-json3-dev \
         /usr/include/utf8proc.h:libutf8proc-dev \
@@ -88,3 +92,8 @@ clean:
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- Benchmarks --------------------------------------------------------------------------------------
+# The CPU reranker against PyTorch on the same weights (needs torch + transformers from PyPI).
+BENCH_CMDS += 'python3 tools/bench_torch.py --threads $(shell nproc)'
+bench: $(BUILD)/bin/bench

@@ -16,7 +16,7 @@ std::string mamba_config_error(const MambaConfig& c) {
     auto bad = [](const char* f, long v, const char* want) { return strfmt("%s = %ld (%s)", f, v, want); };
     if (c.D < 1 || c.D > 65536) return bad("d_model", c.D, "must be 1..65536");
     if (c.L < 1 || c.L > 1024) return bad("n_layer", c.L, "must be 1..1024");
-    if (c.N < 1 || c.N > 256) return bad("d_state", c.N, "must be 1..256");
+    if (c.N < 1 || c.N > 64) return bad("d_state", c.N, "must be 1..64");
     if (c.K < 1 || c.K > 16) return bad("d_conv", c.K, "must be 1..16");
     if (c.E < 1 || c.E > 262144) return bad("d_inner", c.E, "must be 1..262144");
     if (c.R < 1 || c.R > c.E) return bad("dt_rank", c.R, "must be 1..d_inner");

@@ -9,7 +9,7 @@ MambaConfig mamba_config_from(const WeightsFile& f) {
     MambaConfig c;
     c.D = (int)f.config_int("d_model", 1, 65536);
     c.L = (int)f.config_int("n_layer", 1, 1024);
-    c.N = (int)f.config_int("d_state", 1, 256);
+    c.N = (int)f.config_int("d_state", 1, 64);
     c.K = (int)f.config_int("d_conv", 1, 16);
     c.E = (int)f.config_int("d_inner", 1, 262144);
     c.R = (int)f.config_int("dt_rank", 1, c.E);
