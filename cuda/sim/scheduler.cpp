@@ -58,12 +58,19 @@ struct Launch {
     uint64_t seed;
 };
 
+// Per warp, as bit masks of lanes: which wait in a collective, which have exited.
+struct WarpState {
+    unsigned waiting = 0, exited = 0;
+};
+
 struct BlockState {
     BlockView view;
     const Launch* launch = nullptr;
     std::vector<FiberState> fibers;
+    std::vector<WarpState> warps;
     int n = 0;
     int cur = -1;
+    int at_barrier = 0, exited = 0;
     bool failed = false;
     std::string error;
 };
@@ -116,6 +123,8 @@ uint64_t splitmix(uint64_t& x) {
 
 // One per OS thread that runs blocks: its fiber stacks (kept across blocks and launches), its dynamic
 // shared memory, and the scheduler's own context while a fiber runs.
+const size_t kPage = (size_t)sysconf(_SC_PAGESIZE);
+
 struct Worker {
     std::vector<char*> stacks;  // each stack_bytes + a guard page below
     std::vector<unsigned char> smem;
@@ -123,11 +132,10 @@ struct Worker {
     ctx::fcontext_t sched = nullptr;
     BlockState block;
     ~Worker() {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        for (char* s : stacks) munmap(s, config().stack_bytes + page);
+        for (char* s : stacks) munmap(s, config().stack_bytes + kPage);
     }
     char* stack_top(int i) {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size_t page = kPage;
         while ((int)stacks.size() <= i) {
             size_t bytes = config().stack_bytes + page;
             void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -191,7 +199,8 @@ const char* op_name(Op op) {
 }
 
 bool same_site(const std::source_location& a, const std::source_location& b) {
-    return a.line() == b.line() && a.column() == b.column() && std::strcmp(a.file_name(), b.file_name()) == 0;
+    return a.line() == b.line() && a.column() == b.column() &&
+           (a.file_name() == b.file_name() || std::strcmp(a.file_name(), b.file_name()) == 0);
 }
 
 // Records a fault of thread i and leaves the block: aborts, or (ThrowErrors) marks the block failed;
@@ -231,12 +240,16 @@ void fiber_main(ctx::transfer_t t) {
     b.launch->body(b.launch->closure);
     FiberState& f = b.fibers[b.cur];
     f.state = State::Exited;
+    b.exited++;
+    WarpState& ws = b.warps[f.warp];
+    ws.exited |= 1u << f.lane;
     // A lane that exits while others wait for it in a collective that names it: that collective can
     // never complete on a GPU.
     int base = f.warp * 32;
-    for (int l = 0; l < 32 && base + l < b.n; l++) {
+    for (unsigned p = ws.waiting; p; p &= p - 1) {
+        int l = __builtin_ctz(p);
         FiberState& g = b.fibers[base + l];
-        if (g.state == State::Warp && (g.mask >> f.lane & 1u)) {
+        if (g.mask >> f.lane & 1u) {
             char buf[200];
             std::snprintf(buf, sizeof buf, "%s(mask 0x%08x) at %s waits for lane %d, which has exited",
                           op_name(g.op), g.mask, where(g.site).c_str(), f.lane);
@@ -295,23 +308,17 @@ bool complete_collective(BlockState& b, int base, unsigned mask, int caller) {
     }
     for (int l = 0; l < 32; l++)
         if (mask >> l & 1u) b.fibers[base + l].state = State::Ready;
+    b.warps[base / 32].waiting &= ~mask;
     return true;
 }
 
-// The scheduler's check when no fiber can run: open the barrier or report a deadlock.
-// Returns false when the block is finished.
+// The scheduler's check when no fiber can run: open the barrier (after checking that every waiting
+// thread came from one call site) or report a deadlock.
 void open_barrier_or_report(BlockState& b) {
-    int first = -1, exited = 0;
-    for (int i = 0; i < b.n; i++) {
-        State s = b.fibers[i].state;
-        if (s == State::Exited) { exited++; continue; }
-        if (s == State::Barrier) {
-            if (first < 0) first = i;
-            continue;
-        }
-        // Some live thread waits in a collective: nothing can move.
+    if (b.at_barrier + b.exited < b.n) {
+        // Some live thread waits in a collective that can never complete.
         std::string msg = "deadlock: no thread can run;";
-        int shown = 0;
+        int shown = 0, who = -1;
         for (int k = 0; k < b.n && shown < 4; k++) {
             const FiberState& g = b.fibers[k];
             if (g.state == State::Warp) {
@@ -319,6 +326,7 @@ void open_barrier_or_report(BlockState& b) {
                 std::snprintf(buf, sizeof buf, " thread %d waits in %s(mask 0x%08x) at %s;", k, op_name(g.op),
                               g.mask, where(g.site).c_str());
                 msg += buf, shown++;
+                if (who < 0) who = k;
             }
         }
         for (int k = 0; k < b.n; k++)
@@ -326,20 +334,19 @@ void open_barrier_or_report(BlockState& b) {
                 msg += " thread " + std::to_string(k) + " waits at __syncthreads at " + where(b.fibers[k].site) + ";";
                 break;
             }
-        msg += " " + std::to_string(exited) + " threads have exited";
-        report(b, i, msg);
+        msg += " " + std::to_string(b.exited) + " threads have exited";
+        report(b, who, msg);
         return;
     }
-    if (first < 0) return;
-    const FiberState& f0 = b.fibers[first];
-    int count = 0, all = 1, any = 0;
+    int first = -1, count = 0, all = 1, any = 0;
     for (int i = 0; i < b.n; i++) {
         const FiberState& g = b.fibers[i];
         if (g.state != State::Barrier) continue;
-        if (!same_site(g.site, f0.site)) {
+        if (first < 0) first = i;
+        if (!same_site(g.site, b.fibers[first].site)) {
             report(b, i,
                    "__syncthreads reached at different call sites: this thread at " + where(g.site) + ", thread " +
-                       std::to_string(first) + " at " + where(f0.site) +
+                       std::to_string(first) + " at " + where(b.fibers[first].site) +
                        " (every live thread of a block must reach the same barrier)");
             return;
         }
@@ -351,6 +358,7 @@ void open_barrier_or_report(BlockState& b) {
         g.bar_result = g.bar_kind == 1 ? count : g.bar_kind == 2 ? all : any;
         g.state = State::Ready;
     }
+    b.at_barrier = 0;
 }
 
 void run_block(Worker& w, const Launch& L, uint3 bidx, uint64_t block_linear) {
@@ -366,6 +374,9 @@ void run_block(Worker& w, const Launch& L, uint3 bidx, uint64_t block_linear) {
     std::memset(w.smem.data(), 0xFF, L.smem);  // NaN in every float type: uninitialised reads show
     b.view.dyn_smem = w.smem.data();
     b.fibers.resize(b.n);
+    b.warps.assign((b.n + 31) / 32, WarpState{});
+    b.at_barrier = 0;
+    b.exited = 0;
     for (int i = 0; i < b.n; i++) {
         FiberState& f = b.fibers[i];
         f.view.idx = uint3{(unsigned)i % L.block.x, ((unsigned)i / L.block.x) % L.block.y,
@@ -382,7 +393,7 @@ void run_block(Worker& w, const Launch& L, uint3 bidx, uint64_t block_linear) {
     tl_block = &b.view;
     for (;;) {
         if (config().order == Order::Rand)
-            for (int i = b.n - 1; i > 0; i--) std::swap(w.order[i], w.order[splitmix(rng) % (uint64_t)(i + 1)]);
+            for (int i = b.n - 1; i > 0; i--) std::swap(w.order[i], w.order[((splitmix(rng) >> 32) * (uint64_t)(i + 1)) >> 32]);
         bool ran = false;
         for (int i : w.order) {
             FiberState& f = b.fibers[i];
@@ -396,9 +407,7 @@ void run_block(Worker& w, const Launch& L, uint3 bidx, uint64_t block_linear) {
         }
         if (b.failed) break;
         if (ran) continue;
-        bool live = false;
-        for (int i = 0; i < b.n && !live; i++) live = b.fibers[i].state != State::Exited;
-        if (!live) break;
+        if (b.exited == b.n) break;
         open_barrier_or_report(b);
         if (b.failed) break;
     }
@@ -423,6 +432,7 @@ int block_barrier(int kind, int pred, std::source_location loc) {
     Worker& w = *tl_worker;
     FiberState& f = w.block.fibers[w.block.cur];
     f.state = State::Barrier;
+    w.block.at_barrier++;
     f.bar_kind = kind;
     f.pred = pred;
     f.site = loc;
@@ -454,22 +464,23 @@ uint64_t warp_collective(Op op, unsigned mask, uint64_t value, int arg, int widt
                       where(loc).c_str(), width);
         fail_here(w, buf);
     }
-    bool all_here = true;
-    for (int l = 0; l < 32; l++) {
-        if (!(mask >> l & 1u) || l == f.lane) continue;
+    WarpState& ws = b.warps[f.warp];
+    if (mask & ws.exited) {
+        std::snprintf(buf, sizeof buf, "%s(mask 0x%08x) at %s names lane %d, which has exited", op_name(op), mask,
+                      where(loc).c_str(), __builtin_ctz(mask & ws.exited));
+        fail_here(w, buf);
+    }
+    // Lanes of the mask already waiting must wait in the same collective (same operation and mask).
+    for (unsigned p = mask & ws.waiting; p; p &= p - 1) {
+        int l = __builtin_ctz(p);
         FiberState& g = b.fibers[base + l];
-        if (g.state == State::Exited) {
-            std::snprintf(buf, sizeof buf, "%s(mask 0x%08x) at %s names lane %d, which has exited", op_name(op),
-                          mask, where(loc).c_str(), l);
-            fail_here(w, buf);
-        }
-        if (g.state == State::Warp && (g.mask != mask || g.op != op)) {
+        if (g.mask != mask || g.op != op) {
             std::snprintf(buf, sizeof buf, "%s(mask 0x%08x) at %s, while lane %d waits in %s(mask 0x%08x) at %s",
                           op_name(op), mask, where(loc).c_str(), l, op_name(g.op), g.mask, where(g.site).c_str());
             fail_here(w, buf);
         }
-        if (g.state != State::Warp) all_here = false;
     }
+    bool all_here = (mask & ~(1u << f.lane) & ~ws.waiting) == 0;
     f.op = op;
     f.mask = mask;
     f.value = value;
@@ -477,6 +488,7 @@ uint64_t warp_collective(Op op, unsigned mask, uint64_t value, int arg, int widt
     f.width = width;
     f.site = loc;
     f.state = State::Warp;
+    ws.waiting |= 1u << f.lane;
     if (all_here) {
         if (!complete_collective(b, base, mask, me)) {
             f.state = State::Exited;
