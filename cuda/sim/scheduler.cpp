@@ -334,7 +334,9 @@ void open_barrier_or_report(BlockState& b) {
                 msg += " thread " + std::to_string(k) + " waits at __syncthreads at " + where(b.fibers[k].site) + ";";
                 break;
             }
-        msg += " " + std::to_string(b.exited) + " threads have exited";
+        char tail[64];
+        std::snprintf(tail, sizeof tail, " %d threads have exited", b.exited);
+        msg += tail;
         report(b, who, msg);
         return;
     }

@@ -268,3 +268,26 @@ TEST_CASE("runtime: bad launch configurations set the last error; events time; d
     CHECK(p.warpSize == 32);
     CHECK(p.maxThreadsPerBlock == 1024);
 }
+
+// ---- Keywords: __constant__ with cudaMemcpyToSymbol, __launch_bounds__, __forceinline__, __restrict__ -
+__constant__ float c_scale[4];
+
+__device__ __forceinline__ float scaled(float x, int k) { return x * c_scale[k % 4]; }
+
+// out: (n,) = x * c_scale[i % 4].
+__global__ void __launch_bounds__(128) scale_by_constant(float* __restrict__ out, const float* __restrict__ x, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = scaled(x[i], i);
+}
+
+TEST_CASE("keywords: __constant__ memory set by cudaMemcpyToSymbol, __launch_bounds__, __forceinline__") {
+    const int n = 10;
+    float scale[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    CUDA_CHECK(cudaMemcpyToSymbol(c_scale, scale, sizeof scale));
+    std::vector<float> x(n, 1.5f), want(n);
+    for (int i = 0; i < n; i++) want[i] = 1.5f * scale[i % 4];
+    DeviceArray<float> dx(x), dout(n);
+    launch(scale_by_constant, dim3(1), dim3(128), 0, nullptr, dout.ptr, dx.ptr, n);
+    CUDA_CHECK(cudaGetLastError());
+    CHECK(check_close("scale by __constant__", dout.back(), want, 0, 0));
+}
