@@ -148,6 +148,12 @@ struct Worker {
 };
 
 thread_local Worker* tl_worker = nullptr;
+std::atomic<int> g_order{-1};  // set_order()'s choice; -1: SIM_ORDER's
+
+Order current_order() {
+    int o = g_order.load();
+    return o < 0 ? config().order : (Order)o;
+}
 std::atomic<bool> g_throw{false};
 std::mutex g_mutex;  // kernel-name cache and attributes
 std::map<const void*, std::string> g_names;
@@ -389,12 +395,13 @@ void run_block(Worker& w, const Launch& L, uint3 bidx, uint64_t block_linear) {
         f.state = State::Ready;
         f.ctx = ctx::make_fcontext(w.stack_top(i), config().stack_bytes, fiber_main);
     }
+    Order order = current_order();
     w.order.resize(b.n);
-    for (int i = 0; i < b.n; i++) w.order[i] = config().order == Order::Rev ? b.n - 1 - i : i;
+    for (int i = 0; i < b.n; i++) w.order[i] = order == Order::Rev ? b.n - 1 - i : i;
     uint64_t rng = L.seed ^ (block_linear * 0x9e3779b97f4a7c15ull);
     tl_block = &b.view;
     for (;;) {
-        if (config().order == Order::Rand)
+        if (order == Order::Rand)
             for (int i = b.n - 1; i > 0; i--) std::swap(w.order[i], w.order[((splitmix(rng) >> 32) * (uint64_t)(i + 1)) >> 32]);
         bool ran = false;
         for (int i : w.order) {
@@ -519,6 +526,16 @@ void fault(const std::string& message) {
         std::abort();
     }
     fail_here(*w, message);
+}
+
+std::string set_order(const std::string& order) {
+    static const char* names[] = {"fwd", "rev", "rand"};
+    std::string old = names[(int)current_order()];
+    if (order == "fwd") g_order = (int)Order::Fwd;
+    else if (order == "rev") g_order = (int)Order::Rev;
+    else if (order == "rand") g_order = (int)Order::Rand;
+    else fault("set_order: the order must be fwd, rev or rand, not '" + order + "'");
+    return old;
 }
 
 void set_max_dynamic_smem(const void* kernel, int bytes) {

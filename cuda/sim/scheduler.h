@@ -70,6 +70,10 @@ unsigned active_mask();
 void launch_kernel(const void* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                    void (*body)(void*), void* closure);
 
+// Overrides SIM_ORDER ("fwd", "rev" or "rand") for the launches that follow; returns the previous
+// order. For tests that show a bug appearing under one order and not another.
+std::string set_order(const std::string& order);
+
 // Per-kernel dynamic shared memory limit set by cudaFuncSetAttribute (default 48 KiB).
 void set_max_dynamic_smem(const void* kernel, int bytes);
 

@@ -2,10 +2,17 @@
 // barrier (a wrong answer under every thread order), a barrier reached at different call sites, a
 // shuffle after some lanes returned, a mask that excludes its caller, a shuffle reading outside its
 // mask, a deadlock, a read of uninitialised shared memory and an output never written (NaN poison).
+// Also: the default mode (report on stderr, abort) in a child process, and legal early exits.
 // The kernels compile under nvcc too; the tests that need the simulator's reports are simulator-only.
 #include <cmath>
 #include <string>
 #include <vector>
+
+#ifdef CUDA_SIM
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 #include "test_util.h"
 
@@ -19,6 +26,21 @@ __global__ void reverse_smem(float* out, const float* in) {
     s[t] = in[t];
     if (kBarrier) __syncthreads();
     out[t] = s[n - 1 - t];
+}
+
+// out: (1,) = sum of x: (blockDim.x,), blockDim.x a power of two. With kBarrier false, the tree has
+// no barrier between its stages: thread 0 may add a partial sum before its owner finished it.
+template <bool kBarrier>
+__global__ void tree_sum(float* out, const float* x) {
+    SIM_DYNAMIC_SMEM(float, s);
+    int t = threadIdx.x;
+    s[t] = x[t];
+    __syncthreads();
+    for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+        if (t < stride) s[t] += s[t + stride];
+        if (kBarrier) __syncthreads();
+    }
+    if (t == 0) out[0] = s[0];
 }
 
 // Threads below 16 wait at one barrier, the others at another: divergent __syncthreads.
@@ -118,12 +140,64 @@ TEST_CASE("planted bug: missing barrier gives a wrong answer; with the barrier i
     CHECK_MESSAGE(!right, "the missing barrier went unnoticed");
 }
 
+TEST_CASE("planted bug: a tree reduction without barriers between stages is wrong under some order") {
+    // Under rev every thread finishes before the lower ones read its slot, so the answer is right by
+    // luck; under fwd thread 0 runs the whole tree first. This is why tests run under every order.
+    const int n = 64;
+    std::vector<float> x(n);
+    for (int i = 0; i < n; i++) x[i] = (float)(i + 1);
+    float want = n * (n + 1) / 2.0f;
+    DeviceArray<float> dx(x), dout(1);
+    int wrong = 0;
+    for (const char* order : {"fwd", "rev", "rand"}) {
+        std::string saved = sim::set_order(order);
+        launch(tree_sum<true>, dim3(1), dim3(n), n * sizeof(float), nullptr, dout.ptr, dx.ptr);
+        float good = dout.back()[0];
+        launch(tree_sum<false>, dim3(1), dim3(n), n * sizeof(float), nullptr, dout.ptr, dx.ptr);
+        float bad = dout.back()[0];
+        sim::set_order(saved);
+        std::printf("order %-4s: with barriers %g, without %g (want %g)\n", order, good, bad, want);
+        CHECK(good == want);
+        wrong += bad != want;
+        if (std::string(order) == "fwd") CHECK_MESSAGE(bad != want, "fwd order hid the missing barrier");
+    }
+    CHECK(wrong >= 1);
+}
+
 TEST_CASE("planted bug: __syncthreads reached at different call sites") {
     DeviceArray<float> d(64);
     std::string r = fault_of([&] { launch(divergent_barrier, dim3(2), dim3(64), 0, nullptr, d.ptr); });
     CHECK(contains(r, "different call sites"));
     CHECK(contains(r, "divergent_barrier"));
     CHECK(contains(r, "test_sim_bugs.cu"));
+}
+
+TEST_CASE("by default a fault prints the report on stderr and aborts (the engine's mode)") {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    std::fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        freopen("/dev/null", "w", stdout);  // the child's doctest must not report to the runner
+        signal(SIGABRT, SIG_DFL);            // nor catch the abort
+        DeviceArray<float> d(64);
+        launch(divergent_barrier, dim3(1), dim3(64), 0, nullptr, d.ptr);
+        _exit(0);  // not reached when the fault is caught
+    }
+    close(fds[1]);
+    std::string err;
+    char buf[512];
+    for (ssize_t k; (k = read(fds[0], buf, sizeof buf)) > 0;) err.append(buf, (size_t)k);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::printf("child: %s, stderr: %s", WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exited", err.c_str());
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGABRT);
+    CHECK(contains(err, "sim: kernel divergent_barrier(float*), block (0,0,0), thread (16,0,0)"));
 }
 
 TEST_CASE("planted bug: shuffle after some lanes returned") {
