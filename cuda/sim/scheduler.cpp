@@ -11,6 +11,7 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -26,6 +27,13 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+// The linker's bounds of the section that holds every static __shared__ variable (see sim.h), as
+// addresses in the TLS template; null when no kernel of the program has one.
+extern "C" {
+extern char __start_sim_shared[] __attribute__((weak));
+extern char __stop_sim_shared[] __attribute__((weak));
+}
 
 namespace sim {
 namespace ctx = boost::context::detail;
@@ -148,6 +156,52 @@ struct Worker {
 };
 
 thread_local Worker* tl_worker = nullptr;
+
+// This OS thread's copy of the static __shared__ section: found once per thread from the program's TLS
+// segment (dl_iterate_phdr gives this thread's block of each module), and checked against a probe
+// variable placed in the same section.
+__attribute__((section("sim_shared"))) thread_local char tl_probe;
+struct StaticShared {
+    unsigned char* base = nullptr;
+    size_t bytes = 0;
+};
+thread_local StaticShared tl_static_shared;
+thread_local bool tl_static_shared_known = false;
+
+StaticShared find_static_shared() {
+    StaticShared r;
+    if (!__start_sim_shared || (uintptr_t)__stop_sim_shared <= (uintptr_t)__start_sim_shared) return r;
+    struct Query {
+        uintptr_t start;
+        unsigned char* found;
+    } q{(uintptr_t)__start_sim_shared, nullptr};
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) -> int {
+            Query& q = *static_cast<Query*>(data);
+            for (int i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_TLS || !info->dlpi_tls_data) continue;
+                uintptr_t seg = info->dlpi_addr + ph.p_vaddr;
+                if (q.start >= seg && q.start < seg + ph.p_memsz) {
+                    q.found = static_cast<unsigned char*>(info->dlpi_tls_data) + (q.start - seg);
+                    return 1;
+                }
+            }
+            return 0;
+        },
+        &q);
+    size_t bytes = (size_t)((uintptr_t)__stop_sim_shared - (uintptr_t)__start_sim_shared);
+    unsigned char* probe = reinterpret_cast<unsigned char*>(&tl_probe);
+    if (!q.found || probe < q.found || probe >= q.found + bytes) {
+        static std::atomic<bool> warned{false};
+        if (!warned.exchange(true))
+            std::fprintf(stderr, "sim: warning: cannot locate static __shared__ memory; it is not poisoned\n");
+        return r;
+    }
+    r.base = q.found;
+    r.bytes = bytes;
+    return r;
+}
 std::atomic<int> g_order{-1};  // set_order()'s choice; -1: SIM_ORDER's
 
 Order current_order() {
@@ -379,7 +433,10 @@ void run_block(Worker& w, const Launch& L, uint3 bidx, uint64_t block_linear) {
     b.view.dim = L.block;
     b.view.grid = L.grid;
     if (w.smem.size() < L.smem + 16) w.smem.resize(L.smem + 16);
-    std::memset(w.smem.data(), 0xFF, L.smem);  // NaN in every float type: uninitialised reads show
+    // Shared memory starts as 0xFF bytes, NaN in every float type: uninitialised reads show.
+    std::memset(w.smem.data(), 0xFF, L.smem);
+    if (!tl_static_shared_known) tl_static_shared = find_static_shared(), tl_static_shared_known = true;
+    if (tl_static_shared.base) std::memset(tl_static_shared.base, 0xFF, tl_static_shared.bytes);
     b.view.dyn_smem = w.smem.data();
     b.fibers.resize(b.n);
     b.warps.assign((b.n + 31) / 32, WarpState{});

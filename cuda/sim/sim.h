@@ -26,9 +26,9 @@
 #define __managed__
 #define __grid_constant__
 // One copy per running block: a block runs all its fibers on one OS thread, one block at a time per
-// OS thread, so a thread-local static is exactly "one copy per running block". Not poisoned (see
-// README): data left by the previous block on the same OS thread stays visible.
-#define __shared__ static thread_local
+// OS thread, so a thread-local static is exactly "one copy per running block". The section gathers all
+// of them, so that the scheduler can poison them (0xFF bytes) at the start of every block.
+#define __shared__ __attribute__((section("sim_shared"))) static thread_local
 
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>

@@ -94,6 +94,19 @@ __global__ void read_uninitialised_smem(float* out) {
     }
 }
 
+// The same with static shared memory; run twice, so the second block on an OS thread would see the
+// first one's values if the simulator did not poison static __shared__ memory at every block start.
+__global__ void read_uninitialised_static_smem(float* out, int write_all) {
+    __shared__ float s[32];
+    if (write_all || threadIdx.x % 2 == 0) s[threadIdx.x] = 1.0f;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float sum = 0.0f;
+        for (unsigned i = 0; i < blockDim.x; i++) sum += s[i];
+        out[0] = sum;
+    }
+}
+
 // Writes only the even elements of out: (n,).
 __global__ void write_even_only(float* out, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -231,6 +244,17 @@ TEST_CASE("planted bug: read of uninitialised shared memory shows as NaN") {
     float got = d.back()[0];
     std::printf("sum over half-written shared memory: %g (NaN expected)\n", got);
     CHECK(std::isnan(got));
+}
+
+TEST_CASE("planted bug: read of uninitialised static __shared__ memory shows as NaN, block after block") {
+    DeviceArray<float> d(1);
+    launch(read_uninitialised_static_smem, dim3(1), dim3(32), 0, nullptr, d.ptr, 1);
+    float full = d.back()[0];
+    launch(read_uninitialised_static_smem, dim3(1), dim3(32), 0, nullptr, d.ptr, 0);
+    float half = d.back()[0];
+    std::printf("static smem: all written %g (32 expected), half written %g (NaN expected)\n", full, half);
+    CHECK(full == 32.0f);
+    CHECK(std::isnan(half));
 }
 
 TEST_CASE("planted bug: an output element never written stays NaN from cudaMalloc's poison") {
