@@ -397,7 +397,7 @@ void open_barrier_or_report(BlockState& b) {
         char tail[64];
         std::snprintf(tail, sizeof tail, " %d threads have exited", b.exited);
         msg += tail;
-        report(b, who, msg);
+        report(b, who < 0 ? 0 : who, msg);
         return;
     }
     int first = -1, count = 0, all = 1, any = 0;
@@ -605,6 +605,7 @@ void set_last_error(cudaError_t e);  // runtime.cpp
 void launch_kernel(const void* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                    void (*body)(void*), void* closure) {
     (void)stream;  // every stream runs in order, at once
+    if (tl_thread) fault("a kernel launched another kernel (dynamic parallelism is not simulated)");
     uint64_t nthreads = (uint64_t)block.x * block.y * block.z;
     if (nthreads == 0 || nthreads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 || grid.x == 0 ||
         grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
