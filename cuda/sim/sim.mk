@@ -43,7 +43,8 @@ endif
 # Run by `make test` as one test (a failure is a failed test); objects are kept, so only changed files
 # are recompiled.
 ifneq ($(NVCC),)
-NVCC_FLAGS  := -arch=sm_90 -std=c++20 -O2 -Werror all-warnings -Xcompiler -Wall,-Werror -Icuda -MMD
+NVCC_STD    := $(if $(shell $(NVCC) --help 2>/dev/null | grep -F "'c++20'"),c++20,c++17)
+NVCC_FLAGS  := -arch=sm_90 -std=$(NVCC_STD) -O2 -Werror all-warnings -Xcompiler -Wall,-Werror -Icuda -MMD
 NVCC_CHECK  := $(patsubst %.cu,$(BUILD)/nvcc/%.o,$(shell find cuda tests -name '*.cu' 2>/dev/null))
 
 $(BUILD)/nvcc/%.o: %.cu
@@ -51,7 +52,7 @@ $(BUILD)/nvcc/%.o: %.cu
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
 nvcc-check: $(NVCC_CHECK)
-	@echo "nvcc -arch=sm_90 compiled $(words $(NVCC_CHECK)) .cu files"
+	@echo "nvcc -arch=sm_90 -std=$(NVCC_STD) compiled $(words $(NVCC_CHECK)) .cu files"
 
 TEST_CMDS += 'MAKEFLAGS= $(MAKE) --no-print-directory -j2 nvcc-check'
 .PHONY: nvcc-check
