@@ -9,7 +9,7 @@
 CUDA_HOME ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC))),/usr/local/cuda)
 SIM_CUDA_INC := $(CUDA_HOME)/include
 SIM_CXXFLAGS := -Icuda -Icuda/sim/shim -isystem $(SIM_CUDA_INC)
-SIM_LDLIBS   := -rdynamic -lboost_context -lopenblas -fopenmp
+SIM_LDLIBS   := -rdynamic -lboost_context $(LDLIBS)
 SIM_RUN      := $(patsubst %.cpp,$(BUILD)/sim/%.o,$(wildcard cuda/sim/*.cpp))
 SIM_TEST_OBJ := $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard tests/sim/*.cu))
 SIM_SEED     ?= 20261129
