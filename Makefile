@@ -5,7 +5,7 @@
 CXX      ?= g++
 CXXFLAGS ?= -O3 -march=native
 CXXFLAGS += -std=c++20 -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP -Isrc
-LDLIBS   += -fopenmp -lopenblas -lz
+LDLIBS   += -fopenmp -lopenblas -lz -lutf8proc
 BUILD    := build
 NVCC     := $(shell command -v nvcc 2>/dev/null)
 

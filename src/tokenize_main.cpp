@@ -1,0 +1,127 @@
+// build/bin/tokenize: the tokenizer from the command line, and its benchmark.
+//
+//   tokenize encode TOKENIZER.json [TEXT]   one line of ids per input line (stdin when no TEXT)
+//   tokenize decode TOKENIZER.json [IDS]    one line of text per line of ids
+//   tokenize bench TOKENIZER.json CORPUS [--repeat N]
+//       CORPUS: tests/fixtures/tokenizer/corpus.bin.gz (records, the format in
+//       tools/make_tokenizer_fixtures.py) or a text file (one record per line). Prints single-thread
+//       MB/s and tokens/s (best of N passes, each record encoded on its own) and encode_batch at
+//       1, 2, ... up to all threads, as "key=value" lines that tools/bench_tokenizer.py reads.
+#include <omp.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+
+#include "common.h"
+#include "tokenizer.h"
+
+namespace {
+
+std::vector<std::string> read_records(const std::string& path) {
+    std::vector<std::string> recs;
+    if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) {
+        gzFile f = gzopen(path.c_str(), "rb");
+        if (!f) fatal("%s: cannot open", path.c_str());
+        std::string s;
+        char buf[1 << 16];
+        int n;
+        while ((n = gzread(f, buf, sizeof buf)) > 0) s.append(buf, n);
+        gzclose(f);
+        if (s.compare(0, 8, "TOKTXT1\n") != 0) fatal("%s: not a TOKTXT1 corpus", path.c_str());
+        size_t p = 8;
+        auto u32 = [&] {
+            if (p + 4 > s.size()) fatal("%s: truncated", path.c_str());
+            uint32_t v;
+            std::memcpy(&v, s.data() + p, 4);
+            p += 4;
+            return v;
+        };
+        uint32_t count = u32();
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t len = u32();
+            if (p + len + 1 > s.size()) fatal("%s: truncated", path.c_str());
+            recs.push_back(s.substr(p, len));
+            p += len + 1;  // the text, then its flags byte
+        }
+        return recs;
+    }
+    std::istringstream in(read_file(path, "text"));
+    std::string line;
+    while (std::getline(in, line)) recs.push_back(line);
+    return recs;
+}
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+int bench(const Tokenizer& tok, const std::string& corpus_path, int repeat) {
+    std::vector<std::string> recs = read_records(corpus_path);
+    std::vector<std::string_view> views(recs.begin(), recs.end());
+    size_t bytes = 0;
+    for (auto& r : recs) bytes += r.size();
+    size_t n_tokens = 0;
+    double best = 1e30;
+    for (int rep = 0; rep < repeat; rep++) {  // the first pass also fills the word cache
+        double t0 = now();
+        size_t n = 0;
+        for (auto v : views) n += encode(tok, v).size();
+        best = std::min(best, now() - t0);
+        n_tokens = n;
+    }
+    std::printf("records=%zu bytes=%zu tokens=%zu\n", recs.size(), bytes, n_tokens);
+    std::printf("cpp_1thread_s=%.4f MBps=%.2f tokens_per_s=%.0f\n", best, bytes / best / 1e6, n_tokens / best);
+    int max_threads = omp_get_max_threads();
+    for (int th = 1; th <= max_threads; th *= 2) {
+        omp_set_num_threads(th);
+        std::vector<std::vector<int32_t>> out;
+        double b = 1e30;
+        for (int rep = 0; rep < repeat; rep++) {
+            double t0 = now();
+            encode_batch(tok, views, out);
+            b = std::min(b, now() - t0);
+        }
+        std::printf("cpp_batch threads=%d s=%.4f MBps=%.2f tokens_per_s=%.0f\n", th, b, bytes / b / 1e6, n_tokens / b);
+        if (th < max_threads && th * 2 > max_threads) th = max_threads / 2;  // also run at max_threads
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto usage = [] {
+        fatal("usage: tokenize encode|decode TOKENIZER.json [FILE]  or  tokenize bench TOKENIZER.json CORPUS [--repeat N]");
+    };
+    if (argc < 3) usage();
+    std::string cmd = argv[1];
+    Tokenizer tok = tokenizer_load(argv[2]);
+    if (cmd == "bench") {
+        if (argc < 4) usage();
+        int repeat = 3;
+        for (int i = 4; i + 1 < argc; i++)
+            if (!std::strcmp(argv[i], "--repeat")) repeat = std::max(1, std::atoi(argv[i + 1]));
+        return bench(tok, argv[3], repeat);
+    }
+    if (cmd != "encode" && cmd != "decode") usage();
+    std::string input = argc > 3 ? read_file(argv[3], "input") : std::string(std::istreambuf_iterator<char>(std::cin), {});
+    std::istringstream in(input);
+    std::string line, out;
+    while (std::getline(in, line)) {
+        if (cmd == "encode") {
+            for (int32_t id : encode(tok, line)) out += std::to_string(id) + " ";
+            if (!out.empty() && out.back() == ' ') out.pop_back();
+        } else {
+            std::vector<int32_t> ids;
+            std::istringstream ls(line);
+            long long v;
+            while (ls >> v) ids.push_back((int32_t)v);
+            out += decode(tok, ids);
+        }
+        out += "\n";
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        out.clear();
+    }
+    return 0;
+}
