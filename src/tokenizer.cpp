@@ -436,7 +436,9 @@ inline bool white_space_before(std::string_view s, size_t i, size_t* start);
 inline bool white_space_at(std::string_view s, size_t i, size_t* len);
 
 // Leftmost-longest matching of one group of added tokens over s (HF AddedVocabulary::find_matches):
-// emit(token index or -1, begin, end) for each match and each non-empty gap, in order.
+// emit(token index or -1, begin, end) for each match and each non-empty gap, in order. As in HF,
+// lstrip/rstrip widen a match's span but the search goes on from the match's own end, so a token
+// found inside the white space an rstrip token took gives overlapping spans (HF does the same).
 template <class Emit>
 void split_added(const Tokenizer& tok, const AddedTrie& trie, std::string_view s, Emit&& emit) {
     size_t n = s.size(), start = 0, i = 0;
@@ -453,15 +455,17 @@ void split_added(const Tokenizer& tok, const AddedTrie& trie, std::string_view s
             if (best < 0) { i++; continue; }
             const AddedToken& a = tok.added[best];
             size_t ms = i, me = best_end, p, len;
-            if (a.lstrip) {  // swallow the white space before it, back to the previous match
-                while (ms > start && white_space_before(s, ms, &p)) ms = p;
+            if (a.lstrip) {  // the white space before it, but not before the end of the previous span
+                while (ms > 0 && white_space_before(s, ms, &p)) ms = p;
+                ms = std::max(ms, start);
             }
             if (a.rstrip) {
                 while (me < n && white_space_at(s, me, &len)) me += len;
             }
             if (start < ms) emit(-1, start, ms);
             emit(best, ms, me);
-            start = i = me;
+            start = me;
+            i = best_end;
         }
     }
     if (start < n) emit(-1, start, n);

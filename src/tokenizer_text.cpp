@@ -129,8 +129,7 @@ bool nfc_normalize(std::string_view s, std::string& out) {
     out.clear();
     size_t done = 0;  // s[0, done) has been copied to out
     while (i < n) {
-        // s[i] is not inert: normalize the run of non-inert code points around it. The run starts
-        // after the last inert code point before i (the chunk since `done` is all inert, so at `i`).
+        // s[i] is not inert: normalize the run of non-inert code points from i to the next inert one.
         size_t run_begin = i, j = i;
         while (j < n) {
             uint32_t c = cp_at(s, j, &len);

@@ -13,6 +13,8 @@ Writes, all deterministic for a given machine's files and tokenizers version:
   demo_tokenizer.json   tools/train_tokenizer.py's output on other local text (4096 ids, merges as pairs)
   prefix_space.json     the demo tokenizer with add_prefix_space true and no normalizer
   digits.json           the demo tokenizer with pre_tokenizer Sequence[Digits(individual), ByteLevel]
+  options.json          the demo tokenizer with ignore_merges, lstrip/rstrip added tokens, a Sequence
+                        normalizer and pre_tokenizer Sequence[Split(GPT-2 pattern), ByteLevel(no regex)]
   corpus.bin.gz         the test corpus (>= 1 MB of UTF-8 text in records, plus invalid-UTF-8 records)
   ids_<name>.bin.gz     HF's ids (and for neox_config its word ids) for the corpus records
 
@@ -48,6 +50,7 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYLIB = os.path.dirname(os.__file__)
 CORPUS_MIN_BYTES = 1_100_000
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
 # ---- what to keep out ---------------------------------------------------------------------------------
@@ -138,7 +141,8 @@ SPACES = [" ", "  ", "   ", "\t", "\t\t", "\n", "\n\n", "\r\n", "\r\n\r\n", " \n
 CONTROLS = ["\x00", "\x01", "\x07", "\x08", "\x1b", "\x7f", "\x1e", "\u200b", "\u200d", "\u200e", "\u2060", "\ufeff",
             "\u00ad", "\ufffd", "\U000e0041"]
 SPECIALS = ["<|endoftext|>", "<|padding|>", "<|endoftext|><|endoftext|>", "<|endoftext", "|endoftext|>",
-            "<|endoftext|>\n", " <|padding|> ", "<<|endoftext|>>"]
+            "<|endoftext|>\n", " <|padding|> ", "<<|endoftext|>>", "<mask>", " <mask> ", "x  <mask>y", "[R]",
+            "[R]  \n z", "\u00a0<mask>", "\t<mask>[R] \t"]
 WORDS_EN = "the quick brown fox jumps over lazy dog naïve café résumé coöperate Zürich façade über straße Ærø".split()
 
 
@@ -402,11 +406,28 @@ def main():
         {"type": "Digits", "individual_digits": True}, j["pre_tokenizer"]]}
     json.dump(j, open(os.path.join(args.out, "digits.json"), "w", encoding="utf-8"), ensure_ascii=False)
 
-    subset = 1500
+    # options.json: the rest of what the loader accepts, in one file: ignore_merges, added tokens with
+    # lstrip (special, raw) and rstrip (normalized), a Sequence normalizer, and Split + ByteLevel
+    # without its regex (the shape of newer byte-level configs)
+    j = json.load(open(demo, encoding="utf-8"))
+    j["model"]["ignore_merges"] = True
+    n = max(t["id"] for t in j["added_tokens"]) + 1
+    j["added_tokens"] += [
+        {"id": n, "content": "<mask>", "single_word": False, "lstrip": True, "rstrip": False, "normalized": False,
+         "special": True},
+        {"id": n + 1, "content": "[R]", "single_word": False, "lstrip": False, "rstrip": True, "normalized": True,
+         "special": False}]
+    j["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFC"}]}
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": GPT2_PATTERN}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    json.dump(j, open(os.path.join(args.out, "options.json"), "w", encoding="utf-8"), ensure_ascii=False)
+
+    subset = 1000
     for name, n, words in (("neox_config", len(strs), True), ("demo_tokenizer", subset, False),
-                           ("prefix_space", subset, False), ("digits", subset, True)):
+                           ("prefix_space", subset, False), ("digits", subset, True), ("options", subset, True)):
         tok = Tokenizer.from_file(os.path.join(args.out, name + ".json"))
-        chk = nfc_texts[:n] if name != "prefix_space" else None
+        chk = nfc_texts[:n] if name not in ("prefix_space", "options") else None  # those add or drop spaces
         n_ids = write_ids(os.path.join(args.out, f"ids_{name}.bin.gz"), tok, strs[:n], words, chk)
         print(f"{name}: {n} records, {n_ids} ids")
     print("code points kept out for NFC disagreement (HF vs utf8proc):",
