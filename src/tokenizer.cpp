@@ -175,6 +175,7 @@ void trie_add(AddedTrie& t, const std::string& s, int32_t token) {
 }
 
 std::atomic<uint64_t> next_uid{1};
+constexpr int64_t MAX_ID = 1 << 24;  // ids index tables; a bound keeps a bad file from asking for gigabytes
 
 // ---- loading ----------------------------------------------------------------------------------------
 void parse_model(Tokenizer& tok, const json& model, const Reader& r) {
@@ -203,8 +204,8 @@ void parse_model(Tokenizer& tok, const json& model, const Reader& r) {
     if (!vocab->is_object()) fail(name, "model.vocab", "expected an object of token: id");
     tok.vocab.reserve(vocab->size() * 2);
     for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-        if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() >= (1ll << 31) - 1)
-            fail(name, "model.vocab[\"" + printable(it.key()) + "\"]", "expected a non-negative integer id");
+        if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() >= MAX_ID)
+            fail(name, "model.vocab[\"" + printable(it.key()) + "\"]", "expected an integer id in [0, 2^24)");
         tok.vocab[it.key()] = (int32_t)it.value().get<int64_t>();
     }
     for (int b = 0; b < 256; b++) {
@@ -272,8 +273,8 @@ void parse_added_tokens(Tokenizer& tok, const json* list, const Reader& r) {
             a.id = it->second;
         } else {
             const json* id = r.get(t, "id");
-            if (!id || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() >= (1ll << 31) - 1)
-                fail(name, field + ".id", "expected a non-negative integer");
+            if (!id || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() >= MAX_ID)
+                fail(name, field + ".id", "expected an integer id in [0, 2^24)");
             a.id = (int32_t)id->get<int64_t>();
         }
         tok.added.push_back(a);
@@ -613,8 +614,14 @@ Tokenizer tokenizer_parse(const std::string& json_text, const std::string& name)
 Tokenizer tokenizer_parse_file(const std::string& path) {
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
+    std::string text;
+    char buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    int err = std::ferror(f) ? errno : 0;
     std::fclose(f);
-    return tokenizer_parse(read_file(path, "tokenizer"), path);
+    if (err) throw std::runtime_error(path + ": cannot read: " + std::strerror(err));
+    return tokenizer_parse(text, path);
 }
 
 Tokenizer tokenizer_load(const std::string& path) {

@@ -348,7 +348,8 @@ TEST_CASE("tokenizer: bad files give one-line errors naming the file and the fie
         {with(R"("ab": 2)", R"("ba": 2)"), "bad.json: model.merges[0]: merged token 'ab' is not in model.vocab"},
         {with(R"(["a b"])", R"(["a  b"])"), "bad.json: model.merges[0]: expected \"left right\" with one space"},
         {with(R"(["a b"])", R"([["a"]])"), "bad.json: model.merges[0]: expected"},
-        {with(R"("b": 1)", R"("b": "one")"), "bad.json: model.vocab[\"b\"]: expected a non-negative integer id"},
+        {with(R"("b": 1)", R"("b": "one")"), "bad.json: model.vocab[\"b\"]: expected an integer id in [0, 2^24)"},
+        {with(R"("b": 1)", R"("b": 4000000000)"), "bad.json: model.vocab[\"b\"]: expected an integer id in [0, 2^24)"},
         {with(R"("vocab": {"a": 0, "b": 1, "ab": 2}, )", ""), "bad.json: model.vocab: missing"},
         {with(R"("normalizer": null)", R"("normalizer": {"type": "Lowercase"})"), "bad.json: normalizer.type: unknown normalizer type 'Lowercase'"},
         {with(R"("decoder": {"type": "ByteLevel"})", R"("decoder": {"type": "WordPiece"})"), "bad.json: decoder.type: unknown decoder type"},
@@ -361,7 +362,13 @@ TEST_CASE("tokenizer: bad files give one-line errors naming the file and the fie
         CHECK(msg.rfind(c.expect, 0) == 0);
         CHECK(msg.find('\n') == std::string::npos);
     }
-    // a missing file
+    // a directory, a missing file
+    try {
+        tokenizer_parse_file("tests");
+        CHECK(false);
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()) == "tests: cannot read: Is a directory");
+    }
     try {
         tokenizer_parse_file("no/such/tokenizer.json");
         CHECK(false);

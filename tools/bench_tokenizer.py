@@ -95,7 +95,10 @@ def main():
           f"{best_loop / cpp_s:.2f}x (vs HF encode per record)")
     if len(batch) > 1:
         s1, sn = float(batch[0]["s"]), float(batch[-1]["s"])
-        print(f"engine batch scaling: {s1 / sn:.2f}x on {batch[-1]['threads']} threads")
+        c1, cn = float(batch[0]["cpu_s"]), float(batch[-1]["cpu_s"])
+        print(f"engine batch scaling: {s1 / sn:.2f}x wall on {batch[-1]['threads']} threads (of {os.cpu_count()} "
+              f"CPUs, load average {os.getloadavg()[0]:.1f}); CPU time {cn / c1:.2f}x that of one thread "
+              f"(1.00x = no contention inside the engine)")
     return 0
 
 
