@@ -10,8 +10,12 @@
 // first assigned in Unicode 16.0 are \p{L}/\p{N} there and "other" here (utf8proc 2.8 = Unicode 15.0).
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#include "common.h"
 
 #include "tokenizer.h"
 
@@ -75,6 +79,46 @@ inline bool nfc_inert(uint32_t c) {
     const utf8proc_property_t* p = utf8proc_get_property((utf8proc_int32_t)c);
     bool canonical_decomposition = p->decomp_type == 0 && p->decomp_seqindex != UINT16_MAX;
     return p->combining_class == 0 && !canonical_decomposition && p->comb_index == UINT16_MAX;
+}
+
+// NFC of a run of valid UTF-8, appended to out: what utf8proc_NFC does, in three steps, because its
+// canonical ordering is a gnome sort, quadratic in a long run of combining marks (a 64 KB run takes
+// seconds). Here: canonical decomposition of each code point (utf8proc), a stable sort by combining
+// class of each run of non-starters (the canonical ordering algorithm, O(n log n)), then utf8proc's
+// canonical composition, which is linear.
+void nfc_run(std::string_view s, std::string& out) {
+    constexpr auto opts = (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    thread_local std::vector<utf8proc_int32_t> buf;
+    thread_local std::vector<std::pair<int16_t, utf8proc_int32_t>> marks;
+    buf.clear();
+    size_t len;
+    for (size_t i = 0; i < s.size(); i += len) {
+        utf8proc_int32_t d[32];
+        int boundclass = 0;
+        utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)cp_at(s, i, &len), d, 32, opts, &boundclass);
+        ENGINE_ASSERT(k > 0 && k <= 32);  // the longest canonical decomposition is 4 code points
+        buf.insert(buf.end(), d, d + k);
+    }
+    for (size_t i = 0; i < buf.size();) {
+        if (utf8proc_get_property(buf[i])->combining_class == 0) { i++; continue; }
+        size_t j = i;
+        marks.clear();
+        for (; j < buf.size(); j++) {
+            int16_t ccc = utf8proc_get_property(buf[j])->combining_class;
+            if (ccc == 0) break;
+            marks.push_back({ccc, buf[j]});
+        }
+        if (marks.size() > 1)
+            std::stable_sort(marks.begin(), marks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (size_t k = 0; k < marks.size(); k++) buf[i + k] = marks[k].second;
+        i = j;
+    }
+    utf8proc_ssize_t n = utf8proc_normalize_utf32(buf.data(), (utf8proc_ssize_t)buf.size(), opts);
+    ENGINE_ASSERT(n >= 0);
+    for (utf8proc_ssize_t i = 0; i < n; i++) {
+        utf8proc_uint8_t u[4];
+        out.append((const char*)u, (size_t)utf8proc_encode_char(buf[i], u));
+    }
 }
 
 }  // namespace
@@ -143,15 +187,7 @@ bool nfc_normalize(std::string_view s, std::string& out) {
             while (run_begin > done && ((unsigned char)s[run_begin] & 0xC0) == 0x80) run_begin--;
         }
         out.append(s.data() + done, run_begin - done);
-        utf8proc_uint8_t* r = nullptr;
-        utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t*)s.data() + run_begin, (utf8proc_ssize_t)(j - run_begin), &r,
-                                          (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-        if (m < 0) {  // cannot happen on valid UTF-8; keep the text rather than lose it
-            out.append(s.data() + run_begin, j - run_begin);
-        } else {
-            out.append((const char*)r, (size_t)m);
-        }
-        std::free(r);
+        nfc_run(s.substr(run_begin, j - run_begin), out);
         done = j;
         i = j;
         while (i < n && ((unsigned char)s[i] < 0x80 || nfc_inert(cp_at(s, i, &len)))) i += ((unsigned char)s[i] < 0x80) ? 1 : len;

@@ -76,7 +76,10 @@ def nfc_disagreements():
         if 0xD800 <= cp < 0xE000 or unicodedata.category(chr(cp)) == "Cn":
             continue
         c = chr(cp)
-        for s in (c, "a" + c, c + "\u0301", "a\u0323" + c, c + "\u0323", c + "\u05b4"):
+        # after a starter that composes with nothing (U+2200), next to marks of combining classes
+        # 1, 7, 202, 220, 230, 240, on both sides
+        for s in [c, "a" + c, c + "\u0301"] + [ctx for m in "\u0334\u093c\u0327\u0323\u0301\u0345"
+                                               for ctx in ("\u2200" + m + c, "\u2200" + c + m)]:
             if hf.normalize_str(s) != up(s):
                 bad.append(cp)
                 break
