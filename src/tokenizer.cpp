@@ -457,8 +457,7 @@ void split_added(const Tokenizer& tok, const AddedTrie& trie, std::string_view s
             const AddedToken& a = tok.added[best];
             size_t ms = i, me = best_end, p, len;
             if (a.lstrip) {  // the white space before it, but not before the end of the previous span
-                while (ms > 0 && white_space_before(s, ms, &p)) ms = p;
-                ms = std::max(ms, start);
+                while (ms > start && white_space_before(s, ms, &p)) ms = p;
             }
             if (a.rstrip) {
                 while (me < n && white_space_at(s, me, &len)) me += len;
