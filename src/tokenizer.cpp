@@ -338,13 +338,12 @@ struct SvHash {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 struct Scratch {
-    std::string sanitized, normalized, prefixed;
+    std::string prefixed;  // a piece with the prefix space
     std::vector<uint32_t> ends, ends2;
     struct Symbol { int32_t id, prev, next, len; };
     std::vector<Symbol> symbols;
     struct Merge { int32_t rank, pos, merged; };
     std::vector<Merge> heap;
-    std::vector<int32_t> word_ids;
     uint64_t cache_uid = 0;
     std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, SvHash, std::equal_to<>> cache;
     std::vector<int32_t> cache_ids;
@@ -357,13 +356,15 @@ constexpr size_t CACHE_MAX_WORD = 256, CACHE_MAX_WORDS = 1 << 16, CACHE_MAX_IDS 
 void bpe_merge(const Tokenizer& tok, const unsigned char* w, size_t n, std::vector<int32_t>& out, Scratch& st) {
     auto& sym = st.symbols;
     sym.clear();
+    bool last_unk = false;
     for (size_t i = 0; i < n; i++) {
         int32_t id = tok.byte_id[w[i]];
-        if (id < 0) {  // HF merge_word: unknown char -> unk (fused if asked), or dropped without unk
+        if (id < 0) {  // HF merge_word: unknown char -> unk (runs fused if asked), or dropped without unk
             if (tok.unk_id < 0) continue;
-            if (tok.fuse_unk && !sym.empty() && sym.back().id == tok.unk_id) { sym.back().len++; continue; }
+            if (tok.fuse_unk && last_unk) { sym.back().len++; continue; }
             id = tok.unk_id;
         }
+        last_unk = tok.byte_id[w[i]] < 0;
         int32_t k = (int32_t)sym.size();
         sym.push_back({id, k - 1, k + 1, 1});
     }
@@ -433,8 +434,14 @@ void bpe_word(const Tokenizer& tok, std::string_view w, std::vector<int32_t>& ou
     }
 }
 
-inline bool white_space_before(std::string_view s, size_t i, size_t* start);
-inline bool white_space_at(std::string_view s, size_t i, size_t* len);
+// Rust char::is_whitespace, which HF's lstrip/rstrip use, is Unicode White_Space, as \s is.
+inline bool white_space_at(std::string_view s, size_t i, size_t* len) { return unicode_white_space(utf8_cp_at(s, i, len)); }
+inline bool white_space_before(std::string_view s, size_t i, size_t* start) {
+    size_t p = i - 1, len;
+    while (p > 0 && ((unsigned char)s[p] & 0xC0) == 0x80) p--;
+    *start = p;
+    return white_space_at(s, p, &len);
+}
 
 // Leftmost-longest matching of one group of added tokens over s (HF AddedVocabulary::find_matches):
 // emit(token index or -1, begin, end) for each match and each non-empty gap, in order. As in HF,
@@ -469,27 +476,6 @@ void split_added(const Tokenizer& tok, const AddedTrie& trie, std::string_view s
         }
     }
     if (start < n) emit(-1, start, n);
-}
-
-inline uint32_t decode_cp(const unsigned char* p, size_t* len) {
-    if (p[0] < 0x80) { *len = 1; return p[0]; }
-    if (p[0] < 0xE0) { *len = 2; return ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu); }
-    if (p[0] < 0xF0) { *len = 3; return ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu); }
-    *len = 4;
-    return ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
-}
-inline bool is_ws(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-inline bool white_space_at(std::string_view s, size_t i, size_t* len) {
-    return is_ws(decode_cp((const unsigned char*)s.data() + i, len));
-}
-inline bool white_space_before(std::string_view s, size_t i, size_t* start) {
-    size_t p = i - 1, len;
-    while (p > 0 && ((unsigned char)s[p] & 0xC0) == 0x80) p--;
-    *start = p;
-    return is_ws(decode_cp((const unsigned char*)s.data() + p, &len));
 }
 
 // Pre-tokenizes and encodes one piece of normalized text that holds no added token. When `enc` is
@@ -532,7 +518,7 @@ void encode_piece(const Tokenizer& tok, std::string_view piece, std::vector<int3
 
 void encode_impl(const Tokenizer& tok, std::string_view text, std::vector<int32_t>& ids, Encoding* enc) {
     Scratch& st = scratch;
-    std::string sanitized;  // local: encode is not re-entered, but keep the views simple and safe
+    std::string sanitized;
     std::string_view t = text;
     if (utf8_sanitize(text, sanitized)) t = sanitized;
     auto emit_token = [&](int32_t idx, std::string_view content) {

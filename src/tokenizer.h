@@ -109,6 +109,17 @@ struct Encoding {
 Encoding encode_with_words(const Tokenizer& tok, std::string_view text);
 
 // ---- text helpers, shared with the tests (tokenizer_text.cpp) ----------------------------------------
+// The code point at s[i] of valid UTF-8; *len gets its length in bytes.
+inline uint32_t utf8_cp_at(std::string_view s, size_t i, size_t* len) {
+    const unsigned char* p = (const unsigned char*)s.data() + i;
+    if (p[0] < 0x80) { *len = 1; return p[0]; }
+    if (p[0] < 0xE0) { *len = 2; return ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu); }
+    if (p[0] < 0xF0) { *len = 3; return ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu); }
+    *len = 4;
+    return ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
+}
+// Unicode White_Space: what Oniguruma's \s and Rust's char::is_whitespace match.
+bool unicode_white_space(uint32_t cp);
 // Replaces each maximal ill-formed subsequence by U+FFFD (Unicode 15 ch. 3 "best practice", as Python's
 // "replace" error handler and Rust's from_utf8_lossy). Returns false and leaves `out` untouched when
 // `s` is valid UTF-8.

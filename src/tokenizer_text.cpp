@@ -16,35 +16,17 @@
 #include <vector>
 
 #include "common.h"
-
 #include "tokenizer.h"
 
 namespace {
 
-// Decodes the code point at s[i] of valid UTF-8; *len gets its byte length.
-inline uint32_t cp_at(std::string_view s, size_t i, size_t* len) {
-    const unsigned char* p = (const unsigned char*)s.data() + i;
-    unsigned char c = p[0];
-    if (c < 0x80) { *len = 1; return c; }
-    if (c < 0xE0) { *len = 2; return ((c & 0x1Fu) << 6) | (p[1] & 0x3Fu); }
-    if (c < 0xF0) { *len = 3; return ((c & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu); }
-    *len = 4;
-    return ((c & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
-}
-
 enum CharClass : uint8_t { C_OTHER, C_LETTER, C_NUMBER, C_SPACE };
-
-inline bool is_white_space(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-           c == 0x3000;
-}
 
 struct AsciiClasses {
     uint8_t cls[128];
     AsciiClasses() {
         for (int c = 0; c < 128; c++) {
-            cls[c] = is_white_space(c) ? C_SPACE
+            cls[c] = unicode_white_space(c) ? C_SPACE
                      : ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? C_LETTER
                      : (c >= '0' && c <= '9') ? C_NUMBER : C_OTHER;
         }
@@ -54,7 +36,7 @@ const AsciiClasses ascii_classes;
 
 inline CharClass char_class(uint32_t c) {
     if (c < 128) return (CharClass)ascii_classes.cls[c];
-    if (is_white_space(c)) return C_SPACE;
+    if (unicode_white_space(c)) return C_SPACE;
     switch (utf8proc_category((utf8proc_int32_t)c)) {
         case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
         case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: return C_LETTER;
@@ -66,7 +48,7 @@ inline CharClass char_class(uint32_t c) {
 inline CharClass class_at(std::string_view s, size_t i, size_t* len) {
     unsigned char b = (unsigned char)s[i];
     if (b < 0x80) { *len = 1; return (CharClass)ascii_classes.cls[b]; }
-    return char_class(cp_at(s, i, len));
+    return char_class(utf8_cp_at(s, i, len));
 }
 
 // True for a starter that NFC leaves alone and that is never the second of a composition pair:
@@ -95,7 +77,7 @@ void nfc_run(std::string_view s, std::string& out) {
     for (size_t i = 0; i < s.size(); i += len) {
         utf8proc_int32_t d[32];
         int boundclass = 0;
-        utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)cp_at(s, i, &len), d, 32, opts, &boundclass);
+        utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)utf8_cp_at(s, i, &len), d, 32, opts, &boundclass);
         ENGINE_ASSERT(k > 0 && k <= 32);  // the longest canonical decomposition is 4 code points
         buf.insert(buf.end(), d, d + k);
     }
@@ -122,6 +104,12 @@ void nfc_run(std::string_view s, std::string& out) {
 }
 
 }  // namespace
+
+bool unicode_white_space(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+           c == 0x3000;
+}
 
 bool utf8_sanitize(std::string_view s, std::string& out) {
     // Well-formed sequences (Unicode Table 3-7); a maximal prefix of one that breaks off becomes one
@@ -168,7 +156,7 @@ bool utf8_sanitize(std::string_view s, std::string& out) {
 bool nfc_normalize(std::string_view s, std::string& out) {
     size_t n = s.size(), i = 0, len;
     // find the first code point that is not inert
-    while (i < n && ((unsigned char)s[i] < 0x80 || nfc_inert(cp_at(s, i, &len)))) i += ((unsigned char)s[i] < 0x80) ? 1 : len;
+    while (i < n && ((unsigned char)s[i] < 0x80 || nfc_inert(utf8_cp_at(s, i, &len)))) i += ((unsigned char)s[i] < 0x80) ? 1 : len;
     if (i == n) return false;
     out.clear();
     size_t done = 0;  // s[0, done) has been copied to out
@@ -176,7 +164,7 @@ bool nfc_normalize(std::string_view s, std::string& out) {
         // s[i] is not inert: normalize the run of non-inert code points from i to the next inert one.
         size_t run_begin = i, j = i;
         while (j < n) {
-            uint32_t c = cp_at(s, j, &len);
+            uint32_t c = utf8_cp_at(s, j, &len);
             if (nfc_inert(c)) break;
             j += len;
         }
@@ -190,7 +178,7 @@ bool nfc_normalize(std::string_view s, std::string& out) {
         nfc_run(s.substr(run_begin, j - run_begin), out);
         done = j;
         i = j;
-        while (i < n && ((unsigned char)s[i] < 0x80 || nfc_inert(cp_at(s, i, &len)))) i += ((unsigned char)s[i] < 0x80) ? 1 : len;
+        while (i < n && ((unsigned char)s[i] < 0x80 || nfc_inert(utf8_cp_at(s, i, &len)))) i += ((unsigned char)s[i] < 0x80) ? 1 : len;
     }
     out.append(s.data() + done, n - done);
     return true;

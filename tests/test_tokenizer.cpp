@@ -405,3 +405,18 @@ TEST_CASE("tokenizer: the program exits 1 with one line on stderr for a bad file
     }
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("tokenizer: bytes missing from the vocab become unk_token (fused or not) or are dropped, as in HF") {
+    auto make = [](const char* unk, bool fuse) {
+        return tokenizer_parse(strfmt(R"({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false},
+            "decoder": {"type": "ByteLevel"}, "model": {"type": "BPE", "unk_token": %s, "fuse_unk": %s,
+            "vocab": {"<unk>": 0, "a": 1, "b": 2, "ab": 3, "Ġ": 4}, "merges": ["a b"]}})", unk, fuse ? "true" : "false"),
+            "unk.json");
+    };
+    // expected: HF tokenizers 0.23.3 on the same JSON
+    const char* text = "abxyab a!\u00e9";
+    CHECK(encode(make("\"<unk>\"", false), text) == std::vector<int32_t>{3, 0, 0, 3, 4, 1, 0, 0, 0});
+    CHECK(encode(make("\"<unk>\"", true), text) == std::vector<int32_t>{3, 0, 3, 4, 1, 0, 0});
+    CHECK(encode(make("null", false), text) == std::vector<int32_t>{3, 3, 4, 1});
+    CHECK(encode(make("null", true), text) == std::vector<int32_t>{3, 3, 4, 1});
+}
