@@ -93,6 +93,22 @@ def main():
         print(f"{name:34s} {mb / s:8.2f} {n_tokens / s:12.0f}")
     print(f"ratio engine/HF, one thread: {best_batch / cpp_s:.2f}x (vs HF encode_batch), "
           f"{best_loop / cpp_s:.2f}x (vs HF encode per record)")
+    # one 1 MiB word without spaces (random letters): BPE must stay near-linear on both sides
+    import random
+    import tempfile
+    rng = random.Random(1)
+    word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1 << 20))
+    t0 = time.perf_counter()
+    n_word = len(tok.encode(word).ids)
+    hf_word = time.perf_counter() - t0
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(word + "\n")
+    out = subprocess.run([args.bin, "bench", args.tokenizer, f.name, "--repeat", "1"], check=True,
+                         capture_output=True, text=True).stdout
+    os.remove(f.name)
+    kv = dict(x.split("=", 1) for line in out.splitlines() if line.startswith("cpp_1thread") for x in line.split())
+    print(f"one 1 MiB word of random letters ({n_word} tokens): HF {hf_word:.3f} s, engine "
+          f"{float(kv['cpp_1thread_s']):.3f} s")
     if len(batch) > 1:
         s1, sn = float(batch[0]["s"]), float(batch[-1]["s"])
         c1, cn = float(batch[0]["cpu_s"]), float(batch[-1]["cpu_s"])
