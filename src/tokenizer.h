@@ -53,7 +53,7 @@ struct Tokenizer {
     // model (BPE)
     std::unordered_map<std::string, int32_t> vocab;  // token as written in the file ("Ġthe") -> id
     MergeTable merges;
-    int32_t byte_id[256];  // id of the one-byte token for each byte, -1 when the vocab lacks it
+    int32_t byte_id[256] = {};  // id of the one-byte token for each byte, -1 when the vocab lacks it
     int32_t unk_id = -1;
     bool fuse_unk = false, ignore_merges = false;
 
