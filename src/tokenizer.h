@@ -9,7 +9,7 @@
 //   2. each remaining piece is normalized (NFC by utf8proc, or nothing)
 //   3. added tokens with normalized=true (GPT-NeoX's runs of 2..24 spaces) are cut out of each piece
 //   4. pre-tokenizer: ByteLevel (optional prefix space, the GPT-2 split pattern written by hand over
-//      code points), optionally after Digits, in a Sequence
+//      code points), alone or in a Sequence with Digits and Split (the same pattern)
 //   5. BPE on the bytes of each pre-token: merge ranks in a flat hash table, a min-heap over
 //      (rank, position) on a linked list of symbols (HF Word::merge_all), a per-thread cache of words
 //
@@ -98,7 +98,9 @@ int32_t vocab_size(const Tokenizer& tok);  // largest id + 1
 // the pre-tokenizer saw: the input with invalid UTF-8 replaced, normalized piece by piece, plus the
 // prefix space where add_prefix_space inserts one. For valid NFC input without added prefix spaces,
 // `normalized` equals the input, so the spans are spans of the input. A pre-token keeps its leading
-// space (" world"), as in HF.
+// space (" world"), as in HF. Spans tile `normalized`, except where an lstrip/rstrip added token
+// takes white space in which another added token is then found: HF's spans overlap there, and the
+// overlapped text appears twice in `normalized`.
 struct Encoding {
     std::vector<int32_t> ids;
     std::vector<int32_t> word_of_token;                 // [ids.size()] index into words
