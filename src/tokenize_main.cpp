@@ -2,13 +2,16 @@
 //
 //   tokenize encode TOKENIZER.json [TEXT]   one line of ids per input line (stdin when no TEXT)
 //   tokenize decode TOKENIZER.json [IDS]    one line of text per line of ids
+//   tokenize check TOKENIZER.json CORPUS IDS
+//       compares the ids of every record of CORPUS with the reference IDS (both written by
+//       tools/make_tokenizer_fixtures.py, e.g. for another tokenizer.json with --tokenizer); exit 1
+//       on any difference
 //   tokenize bench TOKENIZER.json CORPUS [--repeat N]
 //       CORPUS: tests/fixtures/tokenizer/corpus.bin.gz (records, the format in
 //       tools/make_tokenizer_fixtures.py) or a text file (one record per line). Prints single-thread
 //       MB/s and tokens/s (best of N passes, each record encoded on its own) and encode_batch at
 //       1, 2, ... up to all threads, as "key=value" lines that tools/bench_tokenizer.py reads.
 #include <omp.h>
-#include <zlib.h>
 
 #include <chrono>
 #include <ctime>
@@ -18,47 +21,14 @@
 
 #include "common.h"
 #include "tokenizer.h"
+#include "tokenizer_fixtures.h"
 
 namespace {
-
-std::vector<std::string> read_records(const std::string& path) {
-    std::vector<std::string> recs;
-    if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) {
-        gzFile f = gzopen(path.c_str(), "rb");
-        if (!f) fatal("%s: cannot open", path.c_str());
-        std::string s;
-        char buf[1 << 16];
-        int n;
-        while ((n = gzread(f, buf, sizeof buf)) > 0) s.append(buf, n);
-        gzclose(f);
-        if (s.compare(0, 8, "TOKTXT1\n") != 0) fatal("%s: not a TOKTXT1 corpus", path.c_str());
-        size_t p = 8;
-        auto u32 = [&] {
-            if (p + 4 > s.size()) fatal("%s: truncated", path.c_str());
-            uint32_t v;
-            std::memcpy(&v, s.data() + p, 4);
-            p += 4;
-            return v;
-        };
-        uint32_t count = u32();
-        for (uint32_t i = 0; i < count; i++) {
-            uint32_t len = u32();
-            if (p + len + 1 > s.size()) fatal("%s: truncated", path.c_str());
-            recs.push_back(s.substr(p, len));
-            p += len + 1;  // the text, then its flags byte
-        }
-        return recs;
-    }
-    std::istringstream in(read_file(path, "text"));
-    std::string line;
-    while (std::getline(in, line)) recs.push_back(line);
-    return recs;
-}
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 int bench(const Tokenizer& tok, const std::string& corpus_path, int repeat) {
-    std::vector<std::string> recs = read_records(corpus_path);
+    std::vector<std::string> recs = read_text_records(corpus_path).texts;
     std::vector<std::string_view> views(recs.begin(), recs.end());
     size_t bytes = 0;
     for (auto& r : recs) bytes += r.size();
@@ -99,15 +69,43 @@ int bench(const Tokenizer& tok, const std::string& corpus_path, int repeat) {
     return 0;
 }
 
+// Compares every record's ids (and word ids when the file has them) with the reference.
+int check(const Tokenizer& tok, const std::string& corpus_path, const std::string& ids_path) {
+    TextRecords c = read_text_records(corpus_path);
+    IdRecords ref = read_id_records(ids_path);
+    if (ref.ids.size() > c.texts.size()) fatal("%s: %zu records, more than the %zu of %s", ids_path.c_str(), ref.ids.size(), c.texts.size(), corpus_path.c_str());
+    size_t n_ids = 0, bad = 0, bad_words = 0;
+    for (size_t i = 0; i < ref.ids.size(); i++) {
+        Encoding enc = encode_with_words(tok, c.texts[i]);
+        n_ids += ref.ids[i].size();
+        if (enc.ids != ref.ids[i]) {
+            if (bad++ < 10) {
+                size_t k = 0;
+                while (k < enc.ids.size() && k < ref.ids[i].size() && enc.ids[k] == ref.ids[i][k]) k++;
+                std::printf("record %zu: first difference at id %zu of %zu\n", i, k, ref.ids[i].size());
+            }
+        } else if (!ref.word_ids.empty() && enc.word_of_token != ref.word_ids[i]) {
+            if (bad_words++ < 10) std::printf("record %zu: word ids differ\n", i);
+        }
+    }
+    std::printf("%zu records, %zu ids compared: %zu records with other ids, %zu with other word ids\n", ref.ids.size(), n_ids, bad, bad_words);
+    return bad || bad_words ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     auto usage = [] {
-        fatal("usage: tokenize encode|decode TOKENIZER.json [FILE]  or  tokenize bench TOKENIZER.json CORPUS [--repeat N]");
+        fatal("usage: tokenize encode|decode TOKENIZER.json [FILE] | bench TOKENIZER.json CORPUS [--repeat N] | "
+              "check TOKENIZER.json CORPUS IDS");
     };
     if (argc < 3) usage();
     std::string cmd = argv[1];
     Tokenizer tok = tokenizer_load(argv[2]);
+    if (cmd == "check") {
+        if (argc < 5) usage();
+        return check(tok, argv[3], argv[4]);
+    }
     if (cmd == "bench") {
         if (argc < 4) usage();
         int repeat = 3;

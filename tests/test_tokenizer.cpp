@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <utf8proc.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,83 +15,15 @@
 
 #include "common.h"
 #include "tokenizer.h"
+#include "tokenizer_fixtures.h"
 
 namespace {
 
 const std::string FIX = "tests/fixtures/tokenizer/";
 
-std::string read_gz(const std::string& path) {
-    gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) fatal("%s: cannot open", path.c_str());
-    std::string s;
-    char buf[1 << 16];
-    int n;
-    while ((n = gzread(f, buf, sizeof buf)) > 0) s.append(buf, n);
-    gzclose(f);
-    return s;
-}
-
-struct Cursor {
-    const std::string& s;
-    size_t p = 0;
-    uint32_t u32() { uint32_t v; REQUIRE(p + 4 <= s.size()); std::memcpy(&v, s.data() + p, 4); p += 4; return v; }
-    uint8_t u8() { REQUIRE(p + 1 <= s.size()); return (uint8_t)s[p++]; }
-    std::string bytes(size_t n) { REQUIRE(p + n <= s.size()); std::string r = s.substr(p, n); p += n; return r; }
-};
-
-struct Corpus {
-    std::vector<std::string> texts;
-    std::vector<uint8_t> flags;  // bit 0: valid NFC (decode gives the text back); bit 1: invalid UTF-8
-    size_t bytes = 0;
-};
-
-const Corpus& corpus() {
-    static Corpus c = [] {
-        Corpus c;
-        std::string raw = read_gz(FIX + "corpus.bin.gz");
-        Cursor cur{raw};
-        REQUIRE(cur.bytes(8) == "TOKTXT1\n");
-        uint32_t n = cur.u32();
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t len = cur.u32();
-            c.texts.push_back(cur.bytes(len));
-            c.flags.push_back(cur.u8());
-            c.bytes += len;
-        }
-        return c;
-    }();
+const TextRecords& corpus() {
+    static TextRecords c = read_text_records(FIX + "corpus.bin.gz");
     return c;
-}
-
-struct Expected {
-    std::vector<std::vector<int32_t>> ids, words;  // words empty when the file has none
-};
-
-Expected read_expected(const std::string& name) {
-    Expected e;
-    std::string raw = read_gz(FIX + "ids_" + name + ".bin.gz");
-    Cursor cur{raw};
-    REQUIRE(cur.bytes(8) == "TOKIDS1\n");
-    uint32_t n = cur.u32();
-    uint8_t width = cur.u8(), has_words = cur.u8();
-    REQUIRE((width == 2 || width == 4));
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t k = cur.u32();
-        std::vector<int32_t> ids(k);
-        for (uint32_t j = 0; j < k; j++) {
-            if (width == 2) { uint16_t v; std::memcpy(&v, cur.s.data() + cur.p, 2); cur.p += 2; ids[j] = v; }
-            else ids[j] = (int32_t)cur.u32();
-        }
-        e.ids.push_back(std::move(ids));
-        if (has_words) {
-            std::vector<int32_t> w(k);
-            int32_t prev = -1;
-            for (uint32_t j = 0; j < k; j++) { prev += cur.u8(); w[j] = prev; }
-            e.words.push_back(std::move(w));
-        }
-    }
-    REQUIRE(cur.p == raw.size());
-    return e;
 }
 
 std::string show(std::string_view s, size_t max = 60) {
@@ -116,8 +47,8 @@ std::string show_ids(const std::vector<int32_t>& v, size_t from, size_t n = 8) {
 enum class RoundTrip { Text, Normalized, None };
 void check_against_reference(const std::string& name, RoundTrip round_trip) {
     Tokenizer tok = tokenizer_load(FIX + name + ".json");
-    Expected exp = read_expected(name);
-    const Corpus& c = corpus();
+    IdRecords exp = read_id_records(FIX + "ids_" + name + ".bin.gz");
+    const TextRecords& c = corpus();
     REQUIRE(exp.ids.size() <= c.texts.size());
     size_t n_ids = 0, n_bytes = 0, bad_ids = 0, bad_words = 0, bad_decode = 0;
     for (size_t i = 0; i < exp.ids.size(); i++) {
@@ -135,7 +66,7 @@ void check_against_reference(const std::string& name, RoundTrip round_trip) {
             }
             continue;
         }
-        if (!exp.words.empty() && enc.word_of_token != exp.words[i]) {
+        if (!exp.word_ids.empty() && enc.word_of_token != exp.word_ids[i]) {
             if (bad_words++ < 5) MESSAGE(name << " record " << i << ": word ids differ");
         }
         // words tile the normalized text
@@ -182,7 +113,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 TEST_CASE("tokenizer: GPT-NeoX-20B configuration gives HF's ids and word ids on the whole corpus") {
-    const Corpus& c = corpus();
+    const TextRecords& c = corpus();
     MESSAGE("corpus: " << c.texts.size() << " records, " << c.bytes << " bytes");
     CHECK(c.bytes >= 1000000);
     check_against_reference("neox_config", RoundTrip::Text);
@@ -290,7 +221,7 @@ TEST_CASE("tokenizer: special tokens, token_id, decode") {
 
 TEST_CASE("tokenizer: encode_batch (OpenMP) equals encode, one text at a time") {
     Tokenizer tok = tokenizer_load(FIX + "neox_config.json");
-    const Corpus& c = corpus();
+    const TextRecords& c = corpus();
     std::vector<std::string_view> texts(c.texts.begin(), c.texts.end());
     std::vector<std::vector<int32_t>> out;
     encode_batch(tok, texts, out);

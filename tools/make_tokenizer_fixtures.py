@@ -26,6 +26,10 @@ Formats (little-endian; read by tests/test_tokenizer.cpp and tools/bench_tokeniz
                   u8 has_words, then per record: u32 n_ids, the ids, and if has_words one u8 per id:
                   word_ids[k] - word_ids[k-1] (word_ids[-1] = -1), HF Encoding.word_ids
 
+With --tokenizer PATH [--fuzz SEED] it writes only corpus.bin.gz and ids.bin.gz for that file (the
+corpus above, or 20000 random strings), for `build/bin/tokenize check` to compare: the way to check
+the real GPT-NeoX-20B tokenizer.json wherever it can be had.
+
 Unicode versions: Python 3.11 has Unicode 14.0 tables, utf8proc 2.8 (the engine) 15.0, and
 tokenizers 0.23.3's regex engine 16.0 (its NFC comes from an older crate). Characters on which they
 disagree are kept out of the corpus: every code point unassigned in Python's tables (which covers all
@@ -361,15 +365,54 @@ def to_string_merges(path):
     json.dump(j, open(path, "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 
 
+def fuzz_texts(rng, exclude, n):
+    """Random strings over the code points where tokenizers are easy to get wrong."""
+    pools = [list(range(0x20, 0x7f)), [0x20] * 20, [0x27] * 10,
+             [0x9, 0xa, 0xd, 0xb, 0xc, 0x85, 0xa0, 0x1680, 0x2000, 0x2028, 0x3000, 0x1c, 0x1f],
+             list(range(0x300, 0x370)), list(range(0x591, 0x5c8)), list(range(0x64b, 0x660)),
+             list(range(0x900, 0x980)), list(range(0x1100, 0x1200)), list(range(0xac00, 0xac40)),
+             list(range(0x3040, 0x30ff)), list(range(0x4e00, 0x4e40)), list(range(0x1f300, 0x1f400)),
+             [0x200d, 0xfe0f, 0x1f3fb], list(range(0x660, 0x66a)), list(range(0xff10, 0xff1a)),
+             list(range(0x2160, 0x2190)), list(range(0x1e00, 0x1f00)), list(range(0x0f00, 0x0fd0))]
+    texts = []
+    for _ in range(n):
+        s = []
+        for _ in range(rng.randint(1, 40)):
+            if rng.random() < 0.05:
+                s.append(rng.choice(SPECIALS + CONTRACTIONS + SPACES))
+                continue
+            c = rng.randrange(0x110000) if rng.random() < 0.05 else rng.choice(rng.choice(pools))
+            if 0xD800 <= c < 0xE000 or c in exclude or unicodedata.category(chr(c)) == "Cn":
+                continue
+            s.append(chr(c))
+        texts.append("".join(s))
+    return texts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(HERE, "..", "tests", "fixtures", "tokenizer"))
+    ap.add_argument("--tokenizer", help="instead of the fixtures: write corpus.bin.gz and ids.bin.gz for this "
+                    "tokenizer.json to --out, for `build/bin/tokenize check TOKENIZER OUT/corpus.bin.gz OUT/ids.bin.gz`")
+    ap.add_argument("--fuzz", type=int, metavar="SEED", help="with --tokenizer: 20000 random strings instead of the corpus")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rng = random.Random(20240229)
 
     print("probing NFC of HF against utf8proc ...", flush=True)
     exclude = set(nfc_disagreements())
+    if args.tokenizer:
+        if args.fuzz is not None:
+            texts, invalid = fuzz_texts(random.Random(args.fuzz), exclude, 20000), []
+        else:
+            texts, _ = build_corpus(rng, exclude)
+            invalid = invalid_records(rng, [texts[30:200]])
+        write_corpus(os.path.join(args.out, "corpus.bin.gz"), texts, invalid)
+        strs = texts + [b.decode("utf-8", "replace") for b in invalid]
+        n_ids = write_ids(os.path.join(args.out, "ids.bin.gz"), Tokenizer.from_file(args.tokenizer), strs, True)
+        print(f"{len(strs)} records, {n_ids} ids; now: build/bin/tokenize check {args.tokenizer} "
+              f"{args.out}/corpus.bin.gz {args.out}/ids.bin.gz")
+        return
     texts, sources = build_corpus(rng, exclude)
     invalid = invalid_records(rng, [texts[30:200]])
     print(f"corpus: {len(texts)} valid records, {sum(len(t.encode()) for t in texts)} bytes; "
