@@ -6,9 +6,9 @@
 //                    continuing_subword_prefix / end_of_word_suffix null or "", byte_fallback false}
 //   added_tokens     [{id, content, special, normalized, lstrip, rstrip, single_word: false}]
 //   normalizer       null | {type: NFC} | {type: Sequence, normalizers: [NFC...]}
-//   pre_tokenizer    ByteLevel {add_prefix_space, use_regex} | Sequence of ByteLevel, Digits
-//                    {individual_digits} and Split {pattern: {Regex: <the GPT-2 pattern>}, behavior:
-//                    Isolated, invert: false}; exactly one ByteLevel
+//   pre_tokenizer    ByteLevel {add_prefix_space, use_regex} | Sequence of Digits {individual_digits}
+//                    and Split {pattern: {Regex: <the GPT-2 pattern>}, behavior: Isolated, invert:
+//                    false} stages, then ByteLevel (last; add_prefix_space true only when alone)
 //   decoder          null | ByteLevel
 //   post_processor   null | ByteLevel (offsets only; it adds no ids)
 //   truncation, padding: null
@@ -303,7 +303,7 @@ void parse_pre_tokenizer(Tokenizer& tok, const json& p, const std::string& field
     if (type == "ByteLevel") {
         tok.add_prefix_space = r.boolean(p, "add_prefix_space", field, true);
         if (tok.add_prefix_space && !tok.pretok.empty())
-            fail(tok.name, field + ".add_prefix_space", "true is supported only when ByteLevel comes first");
+            fail(tok.name, field + ".add_prefix_space", "true is supported only when ByteLevel is the only stage");
         if (r.boolean(p, "use_regex", field, true)) tok.pretok.push_back(PreTokStage::Gpt2Split);
         n_byte_level++;
     } else if (type == "Sequence") {
@@ -311,6 +311,10 @@ void parse_pre_tokenizer(Tokenizer& tok, const json& p, const std::string& field
         if (!list || !list->is_array()) fail(tok.name, field + ".pretokenizers", "expected an array");
         for (size_t i = 0; i < list->size(); i++)
             parse_pre_tokenizer(tok, (*list)[i], field + ".pretokenizers[" + std::to_string(i) + "]", r, n_byte_level);
+    } else if ((type == "Digits" || type == "Split") && n_byte_level > 0) {
+        // HF runs it on ByteLevel's output, byte-level characters (so bytes 0xB2, 0xB3, 0xB9 would be
+        // digits); no tokenizer of this family does that
+        fail(tok.name, field + ".type", "'" + type + "' after ByteLevel is not supported (ByteLevel must come last)");
     } else if (type == "Digits") {
         bool individual = r.boolean(p, "individual_digits", field, false);
         for (PreTokStage s : tok.pretok)
