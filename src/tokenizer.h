@@ -9,7 +9,7 @@
 //   2. each remaining piece is normalized (NFC by utf8proc, or nothing)
 //   3. added tokens with normalized=true (GPT-NeoX's runs of 2..24 spaces) are cut out of each piece
 //   4. pre-tokenizer: ByteLevel (optional prefix space, the GPT-2 split pattern written by hand over
-//      code points), alone or in a Sequence with Digits and Split (the same pattern)
+//      code points), alone or last in a Sequence after Digits and Split (the same pattern) stages
 //   5. BPE on the bytes of each pre-token: merge ranks in a flat hash table, a min-heap over
 //      (rank, position) on a linked list of symbols (HF Word::merge_all), a per-thread cache of words
 //
