@@ -9,7 +9,7 @@ CXXFLAGS ?= -O3 -march=native
 BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CXXFLAGS += -std=c++20 -fopenmp -Wall -Wextra -Wno-unused-parameter -MMD -MP -Isrc \
             -I/usr/include/x86_64-linux-gnu/openblas-openmp
-LDLIBS   += -fopenmp -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lz
+LDLIBS   += -fopenmp -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lz -lutf8proc
 BUILD    := build
 NVCC     := $(shell command -v nvcc 2>/dev/null)
 
@@ -53,6 +53,7 @@ TEST_CMDS := '$(BUILD)/test_engine'
 TEST_BINS := $(BUILD)/test_engine
 BENCH_CMDS :=
 
+.DEFAULT_GOAL := all
 all: $(PROGRAMS) $(TOP)
 
 $(BUILD)/%.o: %.cpp $(BUILD)/.deps
@@ -90,6 +91,7 @@ clean:
 
 .PHONY: all test bench train clean data
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
