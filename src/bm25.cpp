@@ -125,6 +125,11 @@ Bm25Index bm25_build(const std::vector<TextRecord>& docs, Bm25Params params) {
         }
     }
     ix.avgdl = N ? total / double(N) : 0;
+    std::vector<uint32_t> by_id(N);
+    for (size_t i = 0; i < N; i++) by_id[i] = (uint32_t)i;
+    std::sort(by_id.begin(), by_id.end(), [&](uint32_t a, uint32_t b) { return ix.docids[a] < ix.docids[b]; });
+    ix.docid_rank.resize(N);
+    for (size_t r = 0; r < N; r++) ix.docid_rank[by_id[r]] = (uint32_t)r;
     return ix;
 }
 
@@ -162,20 +167,25 @@ std::vector<std::vector<ScoredDoc>> bm25_search(const Bm25Index& ix, const std::
                     acc[d] += w * tf / (tf + norm[d]);
                 }
             }
-            std::vector<ScoredDoc> cand;
+            // Top `depth` by (score desc, docid desc), comparing doc indices through docid order so that no
+            // string is touched until the k winners are known.
+            std::vector<std::pair<float, uint32_t>> cand;
             cand.reserve(touched.size());
             for (uint32_t d : touched) {
-                cand.push_back({ix.docids[d], (double)acc[d]});
+                cand.push_back({acc[d], d});
                 acc[d] = 0.0f;
             }
-            auto better = [](const ScoredDoc& a, const ScoredDoc& c) {
-                if (a.score != c.score) return a.score > c.score;
-                return a.docid > c.docid;
+            auto better = [&](const std::pair<float, uint32_t>& a, const std::pair<float, uint32_t>& c) {
+                if (a.first != c.first) return a.first > c.first;
+                return ix.docid_rank[a.second] > ix.docid_rank[c.second];
             };
             size_t k = std::min(depth, cand.size());
-            std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), better);
+            if (k < cand.size()) std::nth_element(cand.begin(), cand.begin() + k, cand.end(), better);
             cand.resize(k);
-            out[qi] = std::move(cand);
+            std::sort(cand.begin(), cand.end(), better);
+            std::vector<ScoredDoc> res(k);
+            for (size_t j = 0; j < k; j++) res[j] = {ix.docids[cand[j].second], (double)cand[j].first};
+            out[qi] = std::move(res);
         }
     }
     return out;

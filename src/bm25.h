@@ -37,6 +37,7 @@ struct Bm25Index {
     std::vector<std::vector<uint32_t>> post_doc;     // term -> doc indices (ascending)
     std::vector<std::vector<uint16_t>> post_tf;      // term -> tf (saturated at 65535)
     std::vector<uint32_t> doc_len;                   // tokens per document
+    std::vector<uint32_t> docid_rank;                // position of the docid in byte order (tie breaks)
     double avgdl = 0;
 };
 
