@@ -71,7 +71,25 @@ std::string bm25_fold(std::string_view text) {
     }
     std::string s(reinterpret_cast<char*>(out), (size_t)n);
     std::free(out);
-    return s;
+    // Letters with no decomposition that Lucene's ASCIIFoldingFilter also folds (ß is case-folded to ss).
+    static const std::pair<std::string_view, std::string_view> letters[] = {
+        {"\u00E6", "ae"}, {"\u0153", "oe"}, {"\u00F8", "o"}, {"\u00F0", "d"}, {"\u00FE", "th"},
+        {"\u0142", "l"},  {"\u0111", "d"},  {"\u014B", "n"}, {"\u0131", "i"}, {"\u021D", "gh"}};
+    std::string r;
+    r.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        bool hit = false;
+        if ((unsigned char)s[i] >= 0x80)
+            for (auto [from, to] : letters)
+                if (s.compare(i, from.size(), from) == 0) {
+                    r += to;
+                    i += from.size();
+                    hit = true;
+                    break;
+                }
+        if (!hit) r += s[i++];
+    }
+    return r;
 }
 
 std::vector<std::string> bm25_tokens(std::string_view text, bool drop_stopwords) {

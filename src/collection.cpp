@@ -207,8 +207,9 @@ std::string headword_docid(std::string_view word) {
             out += c;
         }
     }
-    while (!out.empty() && out.back() == '_') out.pop_back();
-    return out;
+    // Stray punctuation around a headword (", dragon's tail", "adder fly/") is not part of it.
+    size_t a = out.find_first_not_of(",;/_"), b = out.find_last_not_of(",;/_");
+    return a == std::string::npos ? std::string() : out.substr(a, b - a + 1);
 }
 
 // The source class of a tag's contents: 'W' Webster (kept), 'N' WordNet, 'M' modern only, 0 not a tag.

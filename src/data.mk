@@ -38,3 +38,6 @@ $(DATA_STAMP): $(DATA_PKGS)/.extracted $(DATA_SRC) | $(BUILD)/bin/make_collectio
 
 data: $(DATA_STAMP)
 	@echo "make data: the collection is in $(DATA_DIR)/ (collection.tsv, queries.*.tsv, qrels.*.txt, bm25.*.trec, candidates.{dev,test}.tsv)"
+
+# The data programs end to end (evaluate on the metric fixtures, bm25 on a tiny collection).
+TEST_CMDS += 'tests/test_data_cli.sh'
