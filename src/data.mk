@@ -41,3 +41,7 @@ data: $(DATA_STAMP)
 
 # The data programs end to end (evaluate on the metric fixtures, bm25 on a tiny collection).
 TEST_CMDS += 'tests/test_data_cli.sh'
+
+# Keep the data programs' objects (the generic chain would delete them as intermediates and relink the
+# programs on every `make data`).
+.SECONDARY: $(BUILD)/src/make_collection_main.o $(BUILD)/src/evaluate_main.o $(BUILD)/src/bm25_main.o
