@@ -19,7 +19,8 @@
 // are merged into one query (the smallest qid; lemmas united). The relevant documents (rel 1) are the
 // documents of its lemmas. A query is dropped when no lemma has a document, when it has fewer than two
 // content words (non-stopword tokens of the BM25 analyzer), when it contains one of its own lemmas (the
-// lemma's analyzed tokens, stopwords kept, as a contiguous run of the query's), or when its folded text
+// lemma's analyzed tokens, stopwords kept, as a contiguous run of the query's; lemmas that are only
+// stopwords, like the letter "a", are not looked for), or when its folded text
 // appears verbatim in a relevant document. Split by split_bucket(qid).
 #include "collection.h"
 
@@ -551,6 +552,9 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
         for (const auto& l : q.lemmas) {
             std::string spaced = l;
             std::replace(spaced.begin(), spaced.end(), '_', ' ');
+            // A lemma made only of stopwords ("a", the letter) is not looked for: "a" the article is
+            // not the headword A.
+            if (bm25_tokens(spaced, true).empty()) continue;
             if (contains_run(qt, bm25_tokens(spaced, false))) {
                 verdict[i] = 'h';
                 break;

@@ -22,8 +22,10 @@ $(DATA_PKGS)/.extracted: src/data.mk
 	@cd $(DATA_DEBS) && for p in $(WORDNET_PIN) $(GCIDE_PIN); do \
 	  name=$${p%%=*}; ver=$${p#*=}; ver=$${ver#*:}; \
 	  ls $${name}_*$${ver}_all.deb >/dev/null 2>&1 || { echo "apt-get download $$p"; \
-	    apt-get download $$p >apt-download.log 2>&1 || { cat apt-download.log; \
-	      echo "error: apt-get download $$p failed (try: apt-get update)"; exit 1; }; }; \
+	    apt-get download $$p >apt-download.log 2>&1 || \
+	    { [ "$$(id -u)" = 0 ] && echo "apt-get update" && apt-get update >>apt-download.log 2>&1 && \
+	      apt-get download $$p >>apt-download.log 2>&1; } || { cat apt-download.log; \
+	      echo "error: apt-get download $$p failed (see above; as root, apt-get update may help)"; exit 1; }; }; \
 	done
 	@cd $(DATA_DEBS) && printf '%s  %s\n' $(WORDNET_SHA) wordnet-base_*3.0-37_all.deb $(GCIDE_SHA) dict-gcide_*0.48.5+nmu2_all.deb \
 	  | sha256sum -c --quiet - || { echo "error: SHA-256 mismatch in $(DATA_DEBS); delete the .deb files there and rerun make data"; exit 1; }
