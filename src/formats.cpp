@@ -251,28 +251,73 @@ Qrels read_qrels(const std::string& path) {
     return q;
 }
 
+// One run line -> qid, document; false at the end of the file.
+static bool read_run_line(LineReader& r, std::string& qid, ScoredDoc& d) {
+    std::string_view line;
+    static thread_local std::vector<std::string_view> f;
+    if (!r.next(line)) return false;
+    split_ws(line, f);
+    if (f.size() != 6) r.fail(strfmt("expected 6 fields 'qid Q0 docid rank score tag', found %zu", f.size()));
+    check_id(r, f[0], "qid");
+    check_id(r, f[2], "docid");
+    parse_int(r, f[3], "rank");
+    std::string s(f[4]);
+    char* end;
+    double score = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end || !std::isfinite(score)) r.fail(strfmt("score '%s' is not a finite number", s.c_str()));
+    qid.assign(f[0]);
+    d.docid.assign(f[2]);
+    d.score = score;
+    return true;
+}
+
 Run read_run(const std::string& path) {
     LineReader r(path, "run");
     Run run;
-    std::unordered_map<std::string, std::unordered_set<std::string>> seen;
-    std::string_view line;
-    std::vector<std::string_view> f;
-    while (r.next(line)) {
-        split_ws(line, f);
-        if (f.size() != 6) r.fail(strfmt("expected 6 fields 'qid Q0 docid rank score tag', found %zu", f.size()));
-        check_id(r, f[0], "qid");
-        check_id(r, f[2], "docid");
-        parse_int(r, f[3], "rank");
-        std::string s(f[4]);
-        char* end;
-        double score = std::strtod(s.c_str(), &end);
-        if (s.empty() || *end || !std::isfinite(score)) r.fail(strfmt("score '%s' is not a finite number", s.c_str()));
-        std::string qid(f[0]), docid(f[2]);
-        if (!seen[qid].insert(docid).second)
-            r.fail(strfmt("document '%s' appears twice for query '%s'", docid.c_str(), qid.c_str()));
-        run[qid].push_back({std::move(docid), score});
+    std::map<std::string, std::vector<size_t>> lines;  // line of each entry, for the duplicate check
+    std::string qid;
+    ScoredDoc d;
+    while (read_run_line(r, qid, d)) {
+        run[qid].push_back(d);
+        lines[qid].push_back(r.line_no);
+    }
+    // Duplicates, found per query by sorting (a hash set per query costs far more on a 5M-line run).
+    for (auto& [q, docs] : run) {
+        const auto& ln = lines[q];
+        std::vector<size_t> idx(docs.size());
+        for (size_t i = 0; i < idx.size(); i++) idx[i] = i;
+        std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+            return docs[a].docid != docs[b].docid ? docs[a].docid < docs[b].docid : ln[a] < ln[b];
+        });
+        for (size_t i = 1; i < idx.size(); i++)
+            if (docs[idx[i]].docid == docs[idx[i - 1]].docid)
+                throw FormatError(strfmt("%s:%zu: document '%s' appears twice for query '%s' (first at line %zu)",
+                                         path.c_str(), ln[idx[i]], docs[idx[i]].docid.c_str(), q.c_str(), ln[idx[i - 1]]));
     }
     return run;
+}
+
+RunReader::RunReader(const std::string& path) : in(path, "run") {}
+
+bool RunReader::next(std::string& qid, std::vector<ScoredDoc>& docs) {
+    docs.clear();
+    if (!have_pending && !read_run_line(in, pending_qid, pending_doc)) return false;
+    have_pending = false;
+    qid = pending_qid;
+    if (!done.insert(fnv1a64(qid)).second)
+        in.fail(strfmt("query '%s' appears again after its lines ended; a query's lines must be contiguous", qid.c_str()));
+    std::unordered_set<std::string> ids;
+    for (;;) {
+        if (!ids.insert(pending_doc.docid).second)
+            in.fail(strfmt("document '%s' appears twice for query '%s'", pending_doc.docid.c_str(), qid.c_str()));
+        docs.push_back(std::move(pending_doc));
+        if (!read_run_line(in, pending_qid, pending_doc)) break;
+        if (pending_qid != qid) {
+            have_pending = true;
+            break;
+        }
+    }
+    return true;
 }
 
 void sort_trec(std::vector<ScoredDoc>& docs) {

@@ -117,6 +117,21 @@ using Run = std::map<std::string, std::vector<ScoredDoc>>;  // qid -> documents 
 // a query are an error.
 Run read_run(const std::string& path);
 
+// Streams a run one query at a time (file order within the query), for runs whose queries' lines are
+// contiguous (every run this engine writes; trec_eval does not require it, read_run does not either).
+// Memory: one query plus an 8-byte hash per finished qid. Errors as read_run, plus a qid that reappears.
+struct RunReader {
+    explicit RunReader(const std::string& path);
+    bool next(std::string& qid, std::vector<ScoredDoc>& docs);
+    LineReader in;
+
+  private:
+    std::unordered_set<uint64_t> done;
+    std::string pending_qid;
+    ScoredDoc pending_doc;
+    bool have_pending = false;
+};
+
 // Sorts into trec_eval's order: score descending, ties by docid descending (strcmp order reversed), the
 // order trec_eval 9 and pytrec_eval use (checked by tests/fixtures/metrics).
 void sort_trec(std::vector<ScoredDoc>& docs);

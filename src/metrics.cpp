@@ -82,6 +82,24 @@ Evaluation evaluate_run(const Run& run, const Qrels& qrels, const std::string& r
     return ev;
 }
 
+void MetricsSum::add(const QueryMetrics& m) {
+    ::add(sum, m);
+    n++;
+}
+
+QueryMetrics MetricsSum::mean() const {
+    QueryMetrics m = divide(sum, n);
+    m.num_rel = sum.num_rel;
+    m.num_ret = sum.num_ret;
+    return m;
+}
+
+std::vector<ScoredDoc> ranked_by_position(const std::vector<std::string>& docids) {
+    std::vector<ScoredDoc> r(docids.size());
+    for (size_t i = 0; i < docids.size(); i++) r[i] = {docids[i], double(docids.size() - i)};
+    return r;
+}
+
 std::string format_metrics(const QueryMetrics& m, size_t n) {
     return strfmt("MRR@10 %.4f  MRR@100 %.4f  nDCG@10 %.4f  R@100 %.4f  (%zu queries)", m.mrr10, m.mrr100, m.ndcg10,
                   m.recall100, n);

@@ -41,5 +41,17 @@ struct Evaluation {
 Evaluation evaluate_run(const Run& run, const Qrels& qrels, const std::string& run_name = "run",
                         const std::string& qrels_name = "qrels");
 
+// A running mean, for programs that evaluate one query at a time (./rerank --qrels).
+struct MetricsSum {
+    QueryMetrics sum;
+    size_t n = 0;
+    void add(const QueryMetrics& m);
+    QueryMetrics mean() const;
+};
+
+// Scores that make sort_trec keep `docids` in the given order (n, n-1, ..., 1): how "the input order"
+// of a candidate list is evaluated.
+std::vector<ScoredDoc> ranked_by_position(const std::vector<std::string>& docids);
+
 // "MRR@10 0.1234  MRR@100 ...  nDCG@10 ...  R@100 ...  (n queries)"
 std::string format_metrics(const QueryMetrics& m, size_t n_queries);

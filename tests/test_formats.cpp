@@ -170,7 +170,36 @@ TEST_CASE("formats: qrels and runs, with their faults") {
     p = put("run_score.trec", "q1 Q0 d1 1 2.5 t\nq1 Q0 d2 2 nan t\n");
     CHECK(error_of([&] { read_run(p); }) == p + ":2: score 'nan' is not a finite number");
     p = put("run_dup.trec", "q1 Q0 d1 1 2.5 t\nq1 Q0 d1 2 2.0 t\n");
-    CHECK(error_of([&] { read_run(p); }) == p + ":2: document 'd1' appears twice for query 'q1'");
+    CHECK(error_of([&] { read_run(p); }) == p + ":2: document 'd1' appears twice for query 'q1' (first at line 1)");
+    // Lines of one query need not be contiguous for read_run (trec_eval does not require it).
+    Run split = read_run(put("run_split.trec", "q1 Q0 d1 1 2 t\nq2 Q0 d1 1 2 t\nq1 Q0 d2 2 1 t\n"));
+    CHECK(split["q1"].size() == 2);
+}
+
+TEST_CASE("formats: RunReader streams a run one query at a time") {
+    std::string p = put("stream.trec", "q1 Q0 d1 1 2 t\nq1 Q0 d2 2 1 t\nq2 Q0 d9 1 7 t\n");
+    RunReader r(p);
+    std::string qid;
+    std::vector<ScoredDoc> docs;
+    REQUIRE(r.next(qid, docs));
+    CHECK(qid == "q1");
+    REQUIRE(docs.size() == 2);
+    CHECK(docs[1].docid == "d2");
+    REQUIRE(r.next(qid, docs));
+    CHECK(qid == "q2");
+    CHECK(docs.size() == 1);
+    CHECK(!r.next(qid, docs));
+    auto all = [](const std::string& path) {
+        RunReader rr(path);
+        std::string q;
+        std::vector<ScoredDoc> d;
+        while (rr.next(q, d)) {
+        }
+    };
+    p = put("stream_split.trec", "q1 Q0 d1 1 2 t\nq2 Q0 d1 1 2 t\nq1 Q0 d2 2 1 t\n");
+    CHECK(error_of([&] { all(p); }) == p + ":3: query 'q1' appears again after its lines ended; a query's lines must be contiguous");
+    p = put("stream_dup.trec", "q1 Q0 d1 1 2 t\nq1 Q0 d1 2 1 t\n");
+    CHECK(error_of([&] { all(p); }) == p + ":2: document 'd1' appears twice for query 'q1'");
 }
 
 TEST_CASE("formats: write_run sorts by score, breaks ties by docid descending, and reads back the same") {

@@ -76,3 +76,19 @@ TEST_CASE("metrics: a run and qrels with no query in common is an error, not a z
     CHECK_THROWS_WITH_AS(evaluate_run(run, qrels, "run r.trec", "qrels q.txt"),
                          doctest::Contains("share no query id"), FormatError);
 }
+
+TEST_CASE("metrics: a running mean and the input order of a candidate list") {
+    Judgments j = {{"b", 1}, {"c", 2}};
+    auto in_order = ranked_by_position({"a", "b", "c"});
+    std::vector<ScoredDoc> sorted = in_order;
+    sort_trec(sorted);
+    CHECK(sorted[0].docid == "a");  // the order is kept
+    CHECK(sorted[2].docid == "c");
+    MetricsSum s;
+    s.add(evaluate_query(sorted, j));
+    s.add(evaluate_query(ranked_by_position({"c"}), j));
+    QueryMetrics m = s.mean();
+    CHECK(s.n == 2);
+    CHECK(m.mrr10 == doctest::Approx((0.5 + 1.0) / 2));
+    CHECK(m.recall100 == doctest::Approx((1.0 + 0.5) / 2));
+}
