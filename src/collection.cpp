@@ -8,7 +8,9 @@
 // "[1913 Webster]", "[Webster 1913 Suppl.]", "[Century Dict. 1906]" (kept), any tag naming WordNet
 // ("[WordNet 1.5]", "[1913 Webster + WordNet 1.5]": dropped, they would leak the queries), and tags
 // naming only modern contributors ("[PJC]", "[AS]", "[RDH]", ...: dropped, modern-only senses). Text
-// after the last tag is Webster's (the dictionary's default source) and kept. The kept senses are
+// after the last tag is Webster's (the dictionary's default source) and kept, except the headwords of
+// the next entries that the dictd text appends to an entry's end ("[1913 Webster] Abatis", "... as
+// those of mammals. Entomic": up to 6 words after the last sentence-final mark). The kept senses are
 // cleaned: the pronunciation "\...\" and the respelling "(...)" after it removed, accent codes decoded
 // (gcide_decode), the cross-reference braces "{...}" removed, the tags removed, whitespace collapsed.
 // A document is one headword (folded: lower case, no accents; spaces as "_"), its entries concatenated
@@ -214,37 +216,29 @@ std::string headword_docid(std::string_view word) {
 }
 
 // The source class of a tag's contents: 'W' Webster (kept), 'N' WordNet, 'M' modern only, 0 not a tag.
+// A tag is a list of source names, version numbers and contributor initials separated by spaces, "+",
+// "&" or ","; every variant in the dictd text is covered ("[1913 Webster +PJC ]", "[WordNet sense 1 & 3]",
+// "[Webster 1913 Suppl. + WordNet 1.5 + CM]", "[Century Dictionary 1906]"); "[So named after Webster,
+// the geologist.]" is not a tag.
 static char source_class(std::string_view c) {
-    static const char* names[] = {"1913 Webster", "Webster 1913 Suppl.", "Webster 1913 Suppl", "Webster 1913",
-                                  "Webster", "Century Dict., 1906", "Century Dict. 1906.", "Century Dict. 1906",
-                                  "Century Dict.", "WordNet sense", "WordNet", "PJC.", "PJC", "RDH", "AS", "GG",
-                                  "RP", "JC", "MW10", "RHUD"};
-    bool any = false, webster = false, wordnet = false;
+    static const std::unordered_set<std::string_view> words = {
+        "1913", "Webster", "Suppl.", "Suppl", "WordNet", "sense", "Century", "Dict.", "Dict", "Dictionary",
+        "1906", "1906.", "PJC", "PJC.", "AS", "RDH", "GG", "RP", "JC", "CM", "MW10", "JG", "PC", "RHUD"};
+    bool webster = false, wordnet = false, any = false;
     size_t i = 0;
     while (i < c.size()) {
-        while (i < c.size() && (c[i] == ' ' || c[i] == '+' || c[i] == ',' || c[i] == '[')) i++;
-        if (i == c.size()) break;
-        bool matched = false;
-        for (const char* n : names) {
-            size_t len = std::strlen(n);
-            if (c.compare(i, len, n) == 0) {
-                std::string_view name(n, len);
-                if (name.find("Webster") != name.npos || name.find("Century") != name.npos) webster = true;
-                if (name.find("WordNet") != name.npos) wordnet = true;
-                i += len;
-                while (i < c.size() && ((c[i] >= '0' && c[i] <= '9') || c[i] == '.')) i++;  // "WordNet 1.5"
-                if (i < c.size() && c[i] == ' ') {
-                    size_t j = i;
-                    while (j < c.size() && c[j] == ' ') j++;
-                    size_t k = j;
-                    while (k < c.size() && ((c[k] >= '0' && c[k] <= '9') || c[k] == '.')) k++;
-                    if (k > j) i = k;
-                }
-                matched = any = true;
-                break;
-            }
-        }
-        if (!matched) return 0;
+        while (i < c.size() && (c[i] == ' ' || c[i] == '+' || c[i] == '&' || c[i] == ',' || c[i] == '[')) i++;
+        size_t j = i;
+        while (j < c.size() && c[j] != ' ' && c[j] != '+' && c[j] != '&' && c[j] != ',') j++;
+        if (j == i) break;
+        std::string_view w = c.substr(i, j - i);
+        i = j;
+        bool number = w.find_first_not_of("0123456789.") == w.npos;
+        if (number || w[0] == '#') continue;  // "1.5", "1", "#here"
+        if (!words.count(w)) return 0;
+        any = true;
+        if (w == "WordNet") wordnet = true;
+        if (w == "Webster" || w == "Century") webster = true;
     }
     if (!any) return 0;
     return wordnet ? 'N' : webster ? 'W' : 'M';
@@ -257,8 +251,58 @@ static std::string_view trim(std::string_view s) {
     return s.substr(a, b - a + 1);
 }
 
-GcideEntry parse_gcide_entry(std::string_view raw) {
+// Repairs the few malformed source tags of the dictd text, so that the line-based parser below sees
+// them: a tag broken over two lines ("[1913\n        Webster + WordNet 1.5]"), "[WordNet 1.5" never
+// closed, and "WordNet 1.5]" never opened. Missing one of these would leak a WordNet sense.
+static std::string repair_tags(std::string_view raw) {
+    std::string s(raw);
+    for (size_t open = s.find('['); open != s.npos; open = s.find('[', open + 1)) {
+        size_t close_at = s.find(']', open), next_open = s.find('[', open + 1);
+        if (close_at == s.npos) break;
+        if (next_open < close_at) continue;
+        std::string_view inner(s.data() + open + 1, close_at - open - 1);
+        if (inner.find('\n') == inner.npos) continue;
+        std::string joined;
+        for (char c : inner) {
+            if (c == ' ' || c == '\n' || c == '\t') {
+                if (!joined.empty() && joined.back() != ' ') joined += ' ';
+            } else {
+                joined += c;
+            }
+        }
+        if (source_class(joined)) s.replace(open + 1, close_at - open - 1, joined);
+    }
+    std::string out;
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t j = s.find('\n', i);
+        if (j == s.npos) j = s.size();
+        std::string line = s.substr(i, j - i);
+        for (size_t w = line.find("WordNet 1."); w != line.npos; w = line.find("WordNet 1.", w + 1)) {
+            size_t end = w + 10;
+            while (end < line.size() && line[end] >= '0' && line[end] <= '9') end++;
+            size_t open = line.rfind('[', w), close_before = w ? line.rfind(']', w - 1) : line.npos;
+            bool opened = open != line.npos && (close_before == line.npos || close_before < open);
+            size_t close_after = line.find(']', w), open_after = line.find('[', w);
+            bool closed = close_after != line.npos && (open_after == line.npos || close_after < open_after);
+            if (!opened && closed) {
+                line.insert(w, "[");
+                w++;
+            } else if (opened && !closed) {
+                line.insert(end, "]");
+            }
+        }
+        out += line;
+        if (j < s.size()) out += '\n';
+        i = j + 1;
+    }
+    return out;
+}
+
+GcideEntry parse_gcide_entry(std::string_view raw_text) {
     GcideEntry e;
+    std::string repaired = repair_tags(raw_text);
+    std::string_view raw = repaired;
     std::vector<std::string> lines;
     for (size_t i = 0; i <= raw.size();) {
         size_t j = raw.find('\n', i);
@@ -315,20 +359,49 @@ GcideEntry parse_gcide_entry(std::string_view raw) {
         }
         seg.clear();
     };
-    for (const auto& L : lines) {
-        std::string_view t = trim(L);
+    size_t last = lines.size();
+    while (last > 0 && trim(lines[last - 1]).empty()) last--;
+    for (size_t li = 0; li < last; li++) {
+        std::string_view t = trim(lines[li]);
+        // The first bracket pair on the line that is a source tag closes the sense; text before it
+        // belongs to the sense. Text after it starts the next sense ("[1913 Webster] This letter, in
+        // English, ..."), except on the entry's last line, where the dictd text carries the next entry's
+        // headword ("[1913 Webster] Abatis"): dropped.
         char cls = 0;
-        std::string_view body = t;
-        if (!t.empty() && t.back() == ']') {
-            size_t a = t.rfind('[');
-            // "[[JC]" and similar: take the innermost opening bracket that makes a tag.
-            if (a != t.npos && (cls = source_class(t.substr(a + 1, t.size() - a - 2)))) body = trim(t.substr(0, a));
+        size_t a = 0, b = 0;
+        for (size_t open = t.find('['); open != t.npos; open = t.find('[', open + 1)) {
+            size_t close_at = t.find(']', open);
+            if (close_at == t.npos) break;
+            if ((cls = source_class(t.substr(open + 1, close_at - open - 1)))) {
+                a = open, b = close_at;
+                break;
+            }
+        }
+        if (!cls) {
+            seg += ' ';
+            seg += t;
+            continue;
         }
         seg += ' ';
-        seg += body;
-        if (cls) close(cls);
+        seg += trim(t.substr(0, a));
+        close(cls);
+        if (li + 1 < last) seg = std::string(trim(t.substr(b + 1)));
     }
-    if (!trim(seg).empty()) close('W');  // text after the last tag: Webster's
+    // Text after the last tag is Webster's, but the dictd text also appends the headwords of the next
+    // (often empty) entries to an entry's end ("... as those of mammals. Entomic", "anopsia anopia"):
+    // a tail of at most 6 words after the last sentence-final mark is that, and is dropped.
+    std::string_view tail = trim(seg);
+    size_t end_mark = tail.find_last_of(".?!])\"}");
+    std::string_view after = end_mark == tail.npos ? tail : tail.substr(end_mark + 1);
+    size_t words = 0;
+    for (size_t k = 0; k < after.size(); k++)
+        if (after[k] != ' ' && (k == 0 || after[k - 1] == ' ')) words++;
+    if (words <= 6) tail = end_mark == tail.npos ? std::string_view() : tail.substr(0, end_mark + 1);
+    if (!tail.empty()) {
+        e.untagged++;
+        seg = std::string(tail);
+        close('W');
+    }
 
     // Clean: decode, drop braces, collapse whitespace.
     std::string dec = gcide_decode(text), out;
@@ -480,6 +553,7 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
         st.senses_kept += e.kept;
         st.senses_wordnet += e.dropped_wordnet;
         st.senses_modern += e.dropped_modern;
+        st.senses_untagged += e.untagged;
         if (e.text.empty()) continue;
         for (const auto& h : e.headwords) {
             std::string& t = doc_text[h];
@@ -494,8 +568,10 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
     std::unordered_map<std::string, uint32_t> doc_index;
     for (size_t i = 0; i < docs.size(); i++) doc_index[docs[i].id] = (uint32_t)i;
     st.docs = docs.size();
-    std::printf("make_collection: %zu GCIDE entries -> %zu documents (senses kept %zu, WordNet dropped %zu, modern-only dropped %zu) [%.1f s]\n",
-                st.gcide_entries, st.docs, st.senses_kept, st.senses_wordnet, st.senses_modern, seconds_since(t0));
+    std::printf("make_collection: %zu GCIDE entries -> %zu documents (senses kept %zu, of which %zu untagged tails; "
+                "WordNet dropped %zu, modern-only dropped %zu) [%.1f s]\n",
+                st.gcide_entries, st.docs, st.senses_kept, st.senses_untagged, st.senses_wordnet, st.senses_modern,
+                seconds_since(t0));
 
     // Synsets, in qid order; duplicates of a definition merged into the first.
     std::vector<Synset> synsets;

@@ -42,14 +42,14 @@ std::string wordnet_definition(std::string_view gloss);
 struct GcideEntry {
     std::vector<std::string> headwords;  // as docids: folded, "_" between words
     std::string text;                    // the kept senses, cleaned, one line
-    int kept = 0, dropped_wordnet = 0, dropped_modern = 0;
+    int kept = 0, dropped_wordnet = 0, dropped_modern = 0, untagged = 0;
 };
 GcideEntry parse_gcide_entry(std::string_view raw);
 // The docid form of a headword or lemma: folded (lower case, no accents), spaces and underscores -> "_".
 std::string headword_docid(std::string_view word);
 
 struct CollectionStats {
-    size_t gcide_entries = 0, docs = 0, senses_kept = 0, senses_wordnet = 0, senses_modern = 0;
+    size_t gcide_entries = 0, docs = 0, senses_kept = 0, senses_untagged = 0, senses_wordnet = 0, senses_modern = 0;
     size_t synsets = 0, no_relevant = 0, merged = 0, own_headword = 0, verbatim = 0, few_words = 0;
     size_t queries[3] = {0, 0, 0};  // train, dev, test
     size_t qrels[3] = {0, 0, 0};

@@ -63,6 +63,27 @@ TEST_CASE("collection: a GCIDE entry keeps Webster's senses and drops WordNet an
     CHECK(e.text ==
           "Banc, Bank, n. [OE. banke.] 1. A mound of earth; as, a bank of snow. "
           "5. A supplement sense. [Obs.] 6. Edited by a contributor.");
+    // The dictd text's faults: a tag broken over lines, a tag never opened, one never closed, text after
+    // a tag, and the next entries' headwords appended at the end.
+    const char* broken =
+        "Book \\Book\\, n.\n"
+        "   1. A volume.\n"
+        "      [1913 Webster] 2. A second sense that follows its tag.\n"
+        "      [1913 Webster]\n"
+        "   Syn: ledger, book of account. [1913\n"
+        "        Webster + WordNet 1.5]\n"
+        "   3. From WordNet, never opened. WordNet 1.5]\n"
+        "   4. From WordNet, never closed. [WordNet 1.5\n"
+        "   5. Six tricks. [WordNet sense 1,2]\n"
+        "   6. The last sense, tagged.\n"
+        "      [Webster 1913 Suppl. + PJC ] anopsia\n"
+        "   anopia\n";
+    GcideEntry b = parse_gcide_entry(broken);
+    std::printf("repaired entry text: %s\n", b.text.c_str());
+    CHECK(b.text == "Book, n. 1. A volume. 2. A second sense that follows its tag. 6. The last sense, tagged.");
+    CHECK(b.dropped_wordnet == 4);
+    CHECK(parse_gcide_entry("Entomere \\En\"to*mere\\, n. (Biol.)\n   Cells of mammals. Entomic\n").text ==
+          "Entomere, n. (Biol.) Cells of mammals.");
     CHECK(headword_docid("Adam's apple") == "adam's_apple");
     CHECK(headword_docid("laser_printer") == "laser_printer");
     CHECK(headword_docid("Abb\u00E9") == "abbe");
