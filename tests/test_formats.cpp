@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "formats.h"
+#include "metrics.h"
 
 namespace fs = std::filesystem;
 
@@ -299,4 +300,66 @@ TEST_CASE("formats: duplicate ids in a collection or queries file are errors") {
     std::string p = put("q_dup.tsv", "q1\ta b\nq2\tc d\nq1\te f\n");
     CHECK(error_of([&] { read_queries(p); }) == p + ":3: duplicate qid 'q1' (first at line 1)");
     fs::remove_all(tmp_dir());
+}
+
+TEST_CASE("formats: the MS MARCO-layout fixture files read consistently and evaluate as pytrec_eval does") {
+    const std::string dir = "tests/fixtures/formats/";
+    auto docs = read_collection(dir + "collection.tsv");
+    auto queries = read_queries(dir + "queries.dev.small.tsv");
+    Qrels qrels = read_qrels(dir + "qrels.dev.small.tsv");
+    std::unordered_map<std::string, std::string> doc_text, query_text;
+    for (auto& d : docs) doc_text[d.id] = d.text;
+    for (auto& q : queries) query_text[q.id] = q.text;
+    CHECK(docs.size() == 8);
+    CHECK(queries.size() == 4);
+    for (auto& [qid, j] : qrels) {
+        CHECK(query_text.count(qid));
+        for (auto& [docid, rel] : j) CHECK(doc_text.count(docid));
+    }
+    // Candidates: texts agree with the collection and queries; the file order evaluated per query.
+    CandidateReader cr(dir + "top1000.dev.tsv");
+    CandidateGroup g;
+    MetricsSum input_order;
+    size_t rows = 0;
+    while (cr.next(g)) {
+        CHECK(g.query == query_text[g.qid]);
+        std::vector<std::string> ids;
+        for (auto& c : g.docs) {
+            CHECK(c.document == doc_text[c.docid]);
+            ids.push_back(c.docid);
+        }
+        rows += ids.size();
+        auto ranked = ranked_by_position(ids);
+        sort_trec(ranked);
+        input_order.add(evaluate_query(ranked, qrels[g.qid]));
+    }
+    CHECK(rows == 12);
+    QueryMetrics m = input_order.mean();
+    std::printf("top1000 file order: %s\n", format_metrics(m, input_order.n).c_str());
+    CHECK(m.mrr10 == doctest::Approx(0.75).epsilon(1e-12));
+    CHECK(m.ndcg10 == doctest::Approx(0.7753252713598227).epsilon(1e-12));
+    CHECK(m.recall100 == 1.0);
+    Evaluation ev = evaluate_run(read_run(dir + "run.dev.trec"), qrels);
+    std::printf("run.dev.trec: %s\n", format_metrics(ev.mean, ev.per_query.size()).c_str());
+    CHECK(ev.mean.mrr10 == doctest::Approx(0.875).epsilon(1e-12));
+    CHECK(ev.mean.ndcg10 == doctest::Approx(0.9233566009043177).epsilon(1e-12));
+    // Training data refers to known ids and texts.
+    GroupReader gr(dir + "train.groups.txt");
+    TrainGroup tg;
+    size_t groups = 0;
+    while (gr.next(tg)) {
+        groups++;
+        CHECK(doc_text.count(tg.pos));
+        for (auto& n : tg.negs) CHECK(doc_text.count(n));
+    }
+    CHECK(groups == 2);
+    TripleReader tr(dir + "triples.train.small.tsv");
+    Triple t;
+    size_t triples = 0;
+    while (tr.next(t)) {
+        triples++;
+        CHECK(doc_text["1"].size() > 0);
+        CHECK((t.pos == doc_text["1"] || t.pos == doc_text["4"]));
+    }
+    CHECK(triples == 2);
 }
