@@ -16,8 +16,10 @@ GCIDE_SHA   := 7b0af5cfde3cbdef5e9d6e78f92ec335ced7c2790f37a40f49bebc6f7347ac0f
 DATA_SRC    := $(wildcard src/collection*.cpp src/collection*.h src/bm25.cpp src/bm25.h src/formats.cpp \
                  src/formats.h src/metrics.cpp src/metrics.h src/make_collection_main.cpp) src/data.mk
 
-# Fetch (once; the .deb files are kept in data/debs), verify, extract.
-$(DATA_PKGS)/.extracted: src/data.mk
+# Fetch (once; the .deb files are kept in data/debs), verify, extract. The stamp names the pinned
+# versions, so a new pin extracts again and nothing else does.
+DATA_EXTRACTED := $(DATA_PKGS)/.extracted-wordnet-base_3.0-37-dict-gcide_0.48.5+nmu2
+$(DATA_EXTRACTED):
 	@mkdir -p $(DATA_DEBS)
 	@cd $(DATA_DEBS) && for p in $(WORDNET_PIN) $(GCIDE_PIN); do \
 	  name=$${p%%=*}; ver=$${p#*=}; ver=$${ver#*:}; \
@@ -30,11 +32,13 @@ $(DATA_PKGS)/.extracted: src/data.mk
 	@cd $(DATA_DEBS) && printf '%s  %s\n' $(WORDNET_SHA) wordnet-base_*3.0-37_all.deb $(GCIDE_SHA) dict-gcide_*0.48.5+nmu2_all.deb \
 	  | sha256sum -c --quiet - || { echo "error: SHA-256 mismatch in $(DATA_DEBS); delete the .deb files there and rerun make data"; exit 1; }
 	@rm -rf $(DATA_PKGS) && mkdir -p $(DATA_PKGS)
+	@echo "dpkg-deb -x: $(DATA_PKGS)"
 	@for d in $(DATA_DEBS)/*.deb; do dpkg-deb -x $$d $(DATA_PKGS) || exit 1; done
 	@touch $@
 
-$(DATA_STAMP): $(DATA_PKGS)/.extracted $(DATA_SRC) | $(BUILD)/bin/make_collection
-	@$(MAKE) --no-print-directory $(BUILD)/bin/make_collection
+# The program is order-only: make still rebuilds it when stale, but a relink alone (another part of the
+# engine changed) does not rebuild the collection.
+$(DATA_STAMP): $(DATA_EXTRACTED) $(DATA_SRC) | $(BUILD)/bin/make_collection
 	@$(BUILD)/bin/make_collection $(DATA_PKGS) $(DATA_DIR)
 	@touch $@
 
