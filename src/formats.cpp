@@ -84,7 +84,13 @@ uint64_t fnv1a64(std::string_view s) {
 LineReader::LineReader(const std::string& p, const char* w) : path(p), what(w) {
     errno = 0;
     gzFile f = gzopen(p.c_str(), "rb");
-    if (!f) throw FormatError(strfmt("%s %s: cannot open: %s", w, p.c_str(), errno ? std::strerror(errno) : "out of memory"));
+    if (!f) {
+        int e = errno;
+        // The demo collection's files are made by `make data`: say so when one is missing.
+        bool demo = (p.rfind("data/", 0) == 0 || p.find("/data/") != std::string::npos) && e == ENOENT;
+        throw FormatError(strfmt("%s %s: cannot open: %s%s", w, p.c_str(), e ? std::strerror(e) : "out of memory",
+                                 demo ? " (run `make data` first)" : ""));
+    }
     gzbuffer(f, 1 << 17);
     gz = f;
 }

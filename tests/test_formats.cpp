@@ -148,6 +148,8 @@ TEST_CASE("formats: a missing file names the file and the reason") {
     CHECK(error_of([] { read_qrels("/nonexistent/qrels.txt"); }).find("qrels /nonexistent/qrels.txt: cannot open") == 0);
     CHECK(error_of([] { read_run("/nonexistent/run.trec"); }).find("run /nonexistent/run.trec: cannot open") == 0);
     CHECK(error_of([] { CandidateReader r("/nonexistent/top1000.dev.tsv"); }).find("candidates /nonexistent/top1000.dev.tsv: cannot open") == 0);
+    CHECK(error_of([] { read_qrels("data/qrels.nosuchsplit.txt"); }) ==
+          "qrels data/qrels.nosuchsplit.txt: cannot open: No such file or directory (run `make data` first)");
 }
 
 TEST_CASE("formats: qrels and runs, with their faults") {
