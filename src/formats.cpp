@@ -171,10 +171,22 @@ void split_ws(std::string_view line, std::vector<std::string_view>& out) {
     }
 }
 
-// An id field: non-empty, no spaces, valid UTF-8.
+// A field quoted in a message: at most 60 bytes, control characters as '?', so that the message stays
+// one short line whatever the input.
+static std::string clip(std::string_view v) {
+    std::string s(v.substr(0, 60));
+    for (auto& c : s)
+        if ((unsigned char)c < 0x20 || c == 0x7F) c = '?';
+    if (v.size() > 60) s += "...";
+    return s;
+}
+
+// An id field: non-empty, no spaces or control characters, valid UTF-8.
 static void check_id(const LineReader& r, std::string_view id, const char* name) {
     if (id.empty()) r.fail(strfmt("empty %s", name));
-    if (id.find(' ') != std::string_view::npos) r.fail(strfmt("%s '%.*s' contains a space", name, (int)id.size(), id.data()));
+    for (char c : id)
+        if (c == ' ' || (unsigned char)c < 0x20 || c == 0x7F)
+            r.fail(strfmt("%s '%s' contains a space or control character", name, clip(id).c_str()));
     if (!valid_utf8(id)) r.fail(strfmt("%s is not valid UTF-8", name));
 }
 
@@ -236,7 +248,7 @@ static long parse_int(const LineReader& r, std::string_view s, const char* name)
     char* end;
     errno = 0;
     long v = std::strtol(t.c_str(), &end, 10);
-    if (t.empty() || *end || errno) r.fail(strfmt("%s '%s' is not an integer", name, t.c_str()));
+    if (t.empty() || *end || errno) r.fail(strfmt("%s '%s' is not an integer", name, clip(t).c_str()));
     return v;
 }
 
@@ -270,7 +282,7 @@ static bool read_run_line(LineReader& r, std::string& qid, ScoredDoc& d) {
     std::string s(f[4]);
     char* end;
     double score = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end || !std::isfinite(score)) r.fail(strfmt("score '%s' is not a finite number", s.c_str()));
+    if (s.empty() || *end || !std::isfinite(score)) r.fail(strfmt("score '%s' is not a finite number", clip(s).c_str()));
     qid.assign(f[0]);
     d.docid.assign(f[2]);
     d.score = score;

@@ -17,7 +17,7 @@
 //   - Line endings: "\n" or "\r\n"; the "\r" is stripped. A last line without a newline is read.
 //   - Blank lines (empty after stripping "\r") are skipped in every format.
 //   - Fields: the tab-separated formats need exactly the stated number of tab-separated fields (a tab
-//     inside a text is therefore an error, with the count found); ids may not be empty or contain spaces.
+//     inside a text is therefore an error, with the count found); ids may not be empty or contain spaces or control characters; a field quoted in a message is cut to 60 bytes.
 //   - Invalid UTF-8 in a text field: each invalid byte sequence is replaced by U+FFFD and the line is
 //     counted (ReadStats::invalid_utf8, first line kept); programs print one warning with the count.
 //     Ids must be valid UTF-8 (an error otherwise).

@@ -365,3 +365,12 @@ TEST_CASE("formats: the MS MARCO-layout fixture files read consistently and eval
     }
     CHECK(triples == 2);
 }
+
+TEST_CASE("formats: messages quote at most 60 bytes of a field and stay on one line") {
+    std::string p = put("run_long.trec", "q1 Q0 d1 1 " + std::string(1000, 'x') + " t\n");
+    std::string m = error_of([&] { read_run(p); });
+    CHECK(m == p + ":1: score '" + std::string(60, 'x') + "...' is not a finite number");
+    p = put("c_ctrl.tsv", "d\x01" "1\ttext\n");
+    CHECK(error_of([&] { read_collection(p); }) == p + ":1: docid 'd?1' contains a space or control character");
+    fs::remove_all(tmp_dir());
+}
