@@ -15,17 +15,21 @@
 // the single letters left by apostrophes ("adam's" -> "adam", "s").
 static const std::unordered_set<std::string_view>& stopwords() {
     static const std::unordered_set<std::string_view> s = {
-        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at",
-        "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could",
-        "d", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had",
-        "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i",
-        "if", "in", "into", "is", "it", "its", "itself", "just", "ll", "m", "me", "more", "most", "my",
-        "myself", "no", "nor", "not", "now", "o", "of", "off", "on", "once", "only", "or", "other", "our",
-        "ours", "ourselves", "out", "over", "own", "re", "s", "same", "she", "should", "so", "some", "such",
-        "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they",
-        "this", "those", "through", "to", "too", "under", "until", "up", "ve", "very", "was", "we", "were",
-        "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "y", "you",
-        "your", "yours", "yourself", "yourselves"};
+        "a",         "about",      "above",   "after",   "again",  "against", "all",     "am",       "an",
+        "and",       "any",        "are",     "as",      "at",     "be",      "because", "been",     "before",
+        "being",     "below",      "between", "both",    "but",    "by",      "can",     "could",    "d",
+        "did",       "do",         "does",    "doing",   "down",   "during",  "each",    "few",      "for",
+        "from",      "further",    "had",     "has",     "have",   "having",  "he",      "her",      "here",
+        "hers",      "herself",    "him",     "himself", "his",    "how",     "i",       "if",       "in",
+        "into",      "is",         "it",      "its",     "itself", "just",    "ll",      "m",        "me",
+        "more",      "most",       "my",      "myself",  "no",     "nor",     "not",     "now",      "o",
+        "of",        "off",        "on",      "once",    "only",   "or",      "other",   "our",      "ours",
+        "ourselves", "out",        "over",    "own",     "re",     "s",       "same",    "she",      "should",
+        "so",        "some",       "such",    "t",       "than",   "that",    "the",     "their",    "theirs",
+        "them",      "themselves", "then",    "there",   "these",  "they",    "this",    "those",    "through",
+        "to",        "too",        "under",   "until",   "up",     "ve",      "very",    "was",      "we",
+        "were",      "what",       "when",    "where",   "which",  "while",   "who",     "whom",     "why",
+        "will",      "with",       "would",   "y",       "you",    "your",    "yours",   "yourself", "yourselves"};
     return s;
 }
 
@@ -62,8 +66,8 @@ std::string bm25_fold(std::string_view text) {
     utf8proc_uint8_t* out = nullptr;
     auto opts = utf8proc_option_t(UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK |
                                   UTF8PROC_CASEFOLD);
-    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                                      (utf8proc_ssize_t)text.size(), &out, opts);
+    utf8proc_ssize_t n =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), (utf8proc_ssize_t)text.size(), &out, opts);
     if (n < 0) {  // invalid UTF-8 (readers repair it, so only from a direct caller): fold the ASCII part
         std::string s;
         for (unsigned char c : text) s += (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : char(c);
@@ -96,9 +100,7 @@ std::vector<std::string> bm25_tokens(std::string_view text, bool drop_stopwords)
     std::string f = bm25_fold(text);
     std::vector<std::string> out;
     size_t i = 0;
-    auto is_word = [](unsigned char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80;
-    };
+    auto is_word = [](unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80; };
     while (i < f.size()) {
         while (i < f.size() && !is_word(f[i])) i++;
         size_t j = i;

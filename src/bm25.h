@@ -33,12 +33,12 @@ struct Bm25Params {
 
 struct Bm25Index {
     Bm25Params params;
-    std::vector<std::string> docids;                 // doc index -> docid
+    std::vector<std::string> docids;  // doc index -> docid
     std::unordered_map<std::string, uint32_t> term_id;
-    std::vector<std::vector<uint32_t>> post_doc;     // term -> doc indices (ascending)
-    std::vector<std::vector<uint16_t>> post_tf;      // term -> tf (saturated at 65535)
-    std::vector<uint32_t> doc_len;                   // tokens per document
-    std::vector<uint32_t> docid_rank;                // position of the docid in byte order (tie breaks)
+    std::vector<std::vector<uint32_t>> post_doc;  // term -> doc indices (ascending)
+    std::vector<std::vector<uint16_t>> post_tf;   // term -> tf (saturated at 65535)
+    std::vector<uint32_t> doc_len;                // tokens per document
+    std::vector<uint32_t> docid_rank;             // position of the docid in byte order (tie breaks)
     double avgdl = 0;
 };
 

@@ -31,8 +31,10 @@ int main(int argc, char** argv) {
             depth = (size_t)d;
         } else if (a == "--candidates") cand_path = value();
         else if (a == "--tag") tag = value();
-        else if (a == "-h" || a == "--help") { std::puts(usage); return 0; }
-        else if (a[0] == '-' && a.size() > 1) fatal("unknown flag %s; %s", a.c_str(), usage);
+        else if (a == "-h" || a == "--help") {
+            std::puts(usage);
+            return 0;
+        } else if (a[0] == '-' && a.size() > 1) fatal("unknown flag %s; %s", a.c_str(), usage);
         else pos.push_back(a);
     }
     if (pos.size() != 3) fatal("%s", usage);
@@ -57,12 +59,14 @@ int main(int argc, char** argv) {
             AtomicFile f(cand_path);
             for (size_t i = 0; i < queries.size(); i++)
                 for (const auto& d : res[i]) {
-                    std::string line = queries[i].id + "\t" + d.docid + "\t" + queries[i].text + "\t" + docs[at[d.docid]].text + "\n";
+                    std::string line =
+                        queries[i].id + "\t" + d.docid + "\t" + queries[i].text + "\t" + docs[at[d.docid]].text + "\n";
                     f.write(line.data(), line.size());
                 }
             f.commit();
         }
-        std::fprintf(stderr, "bm25: %zu queries, top %zu -> %s [%.1f s]\n", queries.size(), depth, pos[2].c_str(), secs());
+        std::fprintf(stderr, "bm25: %zu queries, top %zu -> %s [%.1f s]\n", queries.size(), depth, pos[2].c_str(),
+                     secs());
     } catch (const std::exception& e) {
         fatal("%s", e.what());
     }

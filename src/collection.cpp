@@ -97,7 +97,7 @@ static int split_index(std::string_view qid) {  // 0 train, 1 dev, 2 test
     return b < 5 ? 1 : b < 10 ? 2 : 0;
 }
 
-// ---- GCIDE accent codes ------------------------------------------------------------------------------------------
+// ---- GCIDE accent codes -----------------------------------------------------------------------------------
 static void put_cp(std::string& s, uint32_t cp) {
     uint8_t buf[4];
     auto n = utf8proc_encode_char((utf8proc_int32_t)cp, buf);
@@ -107,23 +107,27 @@ static void put_cp(std::string& s, uint32_t cp) {
 // The code inside "[...]" -> UTF-8, or "" when it is not a code.
 static std::string gcide_code(std::string_view c) {
     static const std::unordered_map<std::string_view, std::string_view> named = {
-        {"ae", "æ"}, {"AE", "Æ"}, {"oe", "œ"}, {"OE", "Œ"}, {"=ae", "ǣ"}, {"eth", "ð"}, {"ETH", "Ð"},
-        {"thorn", "þ"}, {"THORN", "Þ"}, {"yogh", "ȝ"}, {"ng", "ŋ"}, {"th", "th"}, {"root", "√"}, {"deg", "°"},
-        {"sect", "§"}, {"pounds", "£"}, {"prime", "′"}, {"bprime", "″"}, {"min", "′"}, {"sec", "″"},
-        {"hand", "☞"}, {"para", "¶"}, {"dagger", "†"}, {"dag", "†"}, {"ddag", "‡"}, {"middot", "·"},
-        {"times", "×"}, {"divby", "÷"}, {"div", "÷"}, {"rarr", "→"}, {"nbsp", " "}, {"ldqo", "“"},
-        {"rdqo", "”"}, {"flat", "♭"}, {"sharp", "♯"}, {"natural", "♮"}, {"imac", "ī"}, {"aum", "ä"},
-        {"add", "a\u0324"}, {"udd", "ṳ"}, {"asl", "a\u0307"}, {"oo^", "o\u035Do"}, {"=oo", "o\u035Eo"},
-        {"dsdot", "\u1E0D"}, {"zdot", "ż"}, {"frac12", "½"}, {"frac14", "¼"}, {"frac34", "¾"},
-        {"frac13", "⅓"}, {"frac23", "⅔"}, {"cre", "˘"}, {"acute", "´"}, {"grave", "`"}, {"digamma", "ϝ"},
-        {"alpha", "α"}, {"beta", "β"}, {"gamma", "γ"}, {"delta", "δ"}, {"epsilon", "ε"}, {"zeta", "ζ"},
-        {"eta", "η"}, {"theta", "θ"}, {"iota", "ι"}, {"kappa", "κ"}, {"lambda", "λ"}, {"mu", "μ"},
-        {"nu", "ν"}, {"xi", "ξ"}, {"omicron", "ο"}, {"pi", "π"}, {"rho", "ρ"}, {"sigma", "σ"}, {"tau", "τ"},
-        {"upsilon", "υ"}, {"phi", "φ"}, {"chi", "χ"}, {"psi", "ψ"}, {"omega", "ω"}, {"Alpha", "Α"},
-        {"Beta", "Β"}, {"Gamma", "Γ"}, {"Delta", "Δ"}, {"Epsilon", "Ε"}, {"Zeta", "Ζ"}, {"Eta", "Η"},
-        {"Theta", "Θ"}, {"Iota", "Ι"}, {"Kappa", "Κ"}, {"Lambda", "Λ"}, {"Mu", "Μ"}, {"Nu", "Ν"},
-        {"Xi", "Ξ"}, {"Omicron", "Ο"}, {"Pi", "Π"}, {"Rho", "Ρ"}, {"Sigma", "Σ"}, {"Tau", "Τ"},
-        {"Upsilon", "Υ"}, {"Phi", "Φ"}, {"Chi", "Χ"}, {"Psi", "Ψ"}, {"Omega", "Ω"}};
+        {"ae", "æ"},        {"AE", "Æ"},         {"oe", "œ"},         {"OE", "Œ"},         {"=ae", "ǣ"},
+        {"eth", "ð"},       {"ETH", "Ð"},        {"thorn", "þ"},      {"THORN", "Þ"},      {"yogh", "ȝ"},
+        {"ng", "ŋ"},        {"th", "th"},        {"root", "√"},       {"deg", "°"},        {"sect", "§"},
+        {"pounds", "£"},    {"prime", "′"},      {"bprime", "″"},     {"min", "′"},        {"sec", "″"},
+        {"hand", "☞"},      {"para", "¶"},       {"dagger", "†"},     {"dag", "†"},        {"ddag", "‡"},
+        {"middot", "·"},    {"times", "×"},      {"divby", "÷"},      {"div", "÷"},        {"rarr", "→"},
+        {"nbsp", " "},      {"ldqo", "“"},       {"rdqo", "”"},       {"flat", "♭"},       {"sharp", "♯"},
+        {"natural", "♮"},   {"imac", "ī"},       {"aum", "ä"},        {"add", "a\u0324"},  {"udd", "ṳ"},
+        {"asl", "a\u0307"}, {"oo^", "o\u035Do"}, {"=oo", "o\u035Eo"}, {"dsdot", "\u1E0D"}, {"zdot", "ż"},
+        {"frac12", "½"},    {"frac14", "¼"},     {"frac34", "¾"},     {"frac13", "⅓"},     {"frac23", "⅔"},
+        {"cre", "˘"},       {"acute", "´"},      {"grave", "`"},      {"digamma", "ϝ"},    {"alpha", "α"},
+        {"beta", "β"},      {"gamma", "γ"},      {"delta", "δ"},      {"epsilon", "ε"},    {"zeta", "ζ"},
+        {"eta", "η"},       {"theta", "θ"},      {"iota", "ι"},       {"kappa", "κ"},      {"lambda", "λ"},
+        {"mu", "μ"},        {"nu", "ν"},         {"xi", "ξ"},         {"omicron", "ο"},    {"pi", "π"},
+        {"rho", "ρ"},       {"sigma", "σ"},      {"tau", "τ"},        {"upsilon", "υ"},    {"phi", "φ"},
+        {"chi", "χ"},       {"psi", "ψ"},        {"omega", "ω"},      {"Alpha", "Α"},      {"Beta", "Β"},
+        {"Gamma", "Γ"},     {"Delta", "Δ"},      {"Epsilon", "Ε"},    {"Zeta", "Ζ"},       {"Eta", "Η"},
+        {"Theta", "Θ"},     {"Iota", "Ι"},       {"Kappa", "Κ"},      {"Lambda", "Λ"},     {"Mu", "Μ"},
+        {"Nu", "Ν"},        {"Xi", "Ξ"},         {"Omicron", "Ο"},    {"Pi", "Π"},         {"Rho", "Ρ"},
+        {"Sigma", "Σ"},     {"Tau", "Τ"},        {"Upsilon", "Υ"},    {"Phi", "Φ"},        {"Chi", "Χ"},
+        {"Psi", "Ψ"},       {"Omega", "Ω"}};
     auto it = named.find(c);
     if (it != named.end()) return std::string(it->second);
     auto letter = [](char x) { return (x >= 'a' && x <= 'z') || (x >= 'A' && x <= 'Z'); };
@@ -199,7 +203,7 @@ uint64_t dictd_b64(std::string_view s) {
     return v;
 }
 
-// ---- GCIDE entries ---------------------------------------------------------------------------------------------------
+// ---- GCIDE entries ----------------------------------------------------------------------------------------
 std::string headword_docid(std::string_view word) {
     std::string f = bm25_fold(word);
     std::string out;
@@ -222,8 +226,9 @@ std::string headword_docid(std::string_view word) {
 // the geologist.]" is not a tag.
 static char source_class(std::string_view c) {
     static const std::unordered_set<std::string_view> words = {
-        "1913", "Webster", "Suppl.", "Suppl", "WordNet", "sense", "Century", "Dict.", "Dict", "Dictionary",
-        "1906", "1906.", "PJC", "PJC.", "AS", "RDH", "GG", "RP", "JC", "CM", "MW10", "JG", "PC", "RHUD"};
+        "1913", "Webster",    "Suppl.", "Suppl", "WordNet", "sense", "Century", "Dict.",
+        "Dict", "Dictionary", "1906",   "1906.", "PJC",     "PJC.",  "AS",      "RDH",
+        "GG",   "RP",         "JC",     "CM",    "MW10",    "JG",    "PC",      "RHUD"};
     bool webster = false, wordnet = false, any = false;
     size_t i = 0;
     while (i < c.size()) {
@@ -417,7 +422,7 @@ GcideEntry parse_gcide_entry(std::string_view raw_text) {
     return e;
 }
 
-// ---- WordNet ------------------------------------------------------------------------------------------------------
+// ---- WordNet ----------------------------------------------------------------------------------------------
 std::string wordnet_definition(std::string_view gloss) {
     // Remove quoted spans (the examples), then keep the non-empty ";"-separated pieces that are not
     // leftovers of an example's attribution ("- Shakespeare").
@@ -436,8 +441,9 @@ std::string wordnet_definition(std::string_view gloss) {
         size_t j = noq.find(';', i);
         if (j == noq.npos) j = noq.size();
         std::string_view piece = trim(std::string_view(noq).substr(i, j - i));
-        bool useful = !piece.empty() && piece[0] != '-' && piece.find_first_of(
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != piece.npos;
+        bool useful =
+            !piece.empty() && piece[0] != '-' &&
+            piece.find_first_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != piece.npos;
         if (useful) {
             if (!out.empty()) out += "; ";
             out += piece;
@@ -462,7 +468,8 @@ bool parse_wordnet_line(std::string_view line, char pos, Synset& s) {
     std::string_view head = line.substr(0, bar), gloss = bar == line.npos ? std::string_view() : line.substr(bar + 3);
     std::vector<std::string_view> f;
     split_ws(head, f);
-    if (f.size() < 4 || f[0].size() != 8) throw FormatError(strfmt("bad WordNet data line '%.40s'", std::string(line).c_str()));
+    if (f.size() < 4 || f[0].size() != 8)
+        throw FormatError(strfmt("bad WordNet data line '%.40s'", std::string(line).c_str()));
     s.qid = std::string(1, pos) + std::string(f[0]);
     size_t w_cnt = std::strtoul(std::string(f[3]).c_str(), nullptr, 16);
     s.lemmas.clear();
@@ -478,7 +485,7 @@ bool parse_wordnet_line(std::string_view line, char pos, Synset& s) {
     return true;
 }
 
-// ---- build -------------------------------------------------------------------------------------------------------------
+// ---- build ------------------------------------------------------------------------------------------------
 static std::string read_gzip(const std::string& path) {
     errno = 0;
     gzFile f = gzopen(path.c_str(), "rb");
@@ -568,10 +575,11 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
     std::unordered_map<std::string, uint32_t> doc_index;
     for (size_t i = 0; i < docs.size(); i++) doc_index[docs[i].id] = (uint32_t)i;
     st.docs = docs.size();
-    std::printf("make_collection: %zu GCIDE entries -> %zu documents (senses kept %zu, of which %zu untagged tails; "
-                "WordNet dropped %zu, modern-only dropped %zu) [%.1f s]\n",
-                st.gcide_entries, st.docs, st.senses_kept, st.senses_untagged, st.senses_wordnet, st.senses_modern,
-                seconds_since(t0));
+    std::printf(
+        "make_collection: %zu GCIDE entries -> %zu documents (senses kept %zu, of which %zu untagged tails; "
+        "WordNet dropped %zu, modern-only dropped %zu) [%.1f s]\n",
+        st.gcide_entries, st.docs, st.senses_kept, st.senses_untagged, st.senses_wordnet, st.senses_modern,
+        seconds_since(t0));
 
     // Synsets, in qid order; duplicates of a definition merged into the first.
     std::vector<Synset> synsets;
@@ -659,9 +667,11 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
         st.queries[s]++;
         st.qrels[s] += merged[i].rel.size();
     }
-    std::printf("make_collection: %zu synsets, %zu merged duplicates, dropped: %zu without a document, %zu with < 2 content words, "
-                "%zu containing a headword, %zu verbatim in a relevant document [%.1f s]\n",
-                st.synsets, st.merged, st.no_relevant, st.few_words, st.own_headword, st.verbatim, seconds_since(t0));
+    std::printf(
+        "make_collection: %zu synsets, %zu merged duplicates, dropped: %zu without a document, %zu with < 2 content "
+        "words, "
+        "%zu containing a headword, %zu verbatim in a relevant document [%.1f s]\n",
+        st.synsets, st.merged, st.no_relevant, st.few_words, st.own_headword, st.verbatim, seconds_since(t0));
 
     // Files.
     std::filesystem::create_directories(out_dir);

@@ -29,9 +29,9 @@ uint64_t dictd_b64(std::string_view s);
 
 // A WordNet synset as the queries need it.
 struct Synset {
-    std::string qid;                 // pos letter (n, v, a, r) + 8-digit offset
-    std::vector<std::string> lemmas; // lower-cased, "_" between words, adjective markers removed
-    std::string definition;          // the gloss without its example sentences
+    std::string qid;                  // pos letter (n, v, a, r) + 8-digit offset
+    std::vector<std::string> lemmas;  // lower-cased, "_" between words, adjective markers removed
+    std::string definition;           // the gloss without its example sentences
 };
 // Parses one line of a WordNet data.* file (false for the license header lines).
 bool parse_wordnet_line(std::string_view line, char pos, Synset& out);

@@ -15,8 +15,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; i++) {
         if (!std::strcmp(argv[i], "-q")) per_query = true;
         else if (!std::strcmp(argv[i], "-c")) complete = true;
-        else if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) { std::puts(usage); return 0; }
-        else if (argv[i][0] == '-') fatal("unknown flag %s; %s", argv[i], usage);
+        else if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
+            std::puts(usage);
+            return 0;
+        } else if (argv[i][0] == '-') fatal("unknown flag %s; %s", argv[i], usage);
         else pos.push_back(argv[i]);
     }
     if (pos.size() != 2) fatal("%s", usage);

@@ -80,7 +80,7 @@ uint64_t fnv1a64(std::string_view s) {
     return h;
 }
 
-// ---- lines ---------------------------------------------------------------------------------------------------
+// ---- lines ------------------------------------------------------------------------------------------------
 LineReader::LineReader(const std::string& p, const char* w) : path(p), what(w) {
     errno = 0;
     gzFile f = gzopen(p.c_str(), "rb");
@@ -190,9 +190,7 @@ static void check_id(const LineReader& r, std::string_view id, const char* name)
     if (!valid_utf8(id)) r.fail(strfmt("%s is not valid UTF-8", name));
 }
 
-static bool blank(std::string_view s) {
-    return s.find_first_not_of(" \t\v\f") == std::string_view::npos;
-}
+static bool blank(std::string_view s) { return s.find_first_not_of(" \t\v\f") == std::string_view::npos; }
 
 // A text field: invalid UTF-8 repaired and counted; blank -> error (query) or counted (document).
 static std::string take_text(const LineReader& r, std::string_view t, bool is_query, ReadStats& st, const char* name) {
@@ -205,7 +203,7 @@ static std::string take_text(const LineReader& r, std::string_view t, bool is_qu
     return repair_utf8(t);
 }
 
-// ---- id \t text -----------------------------------------------------------------------------------------------
+// ---- id \t text -------------------------------------------------------------------------------------------
 TextReader::TextReader(const std::string& path, const char* what, bool q) : in(path, what), is_query(q) {}
 
 bool TextReader::next(TextRecord& rec) {
@@ -227,7 +225,9 @@ static std::vector<TextRecord> read_text_file(const std::string& path, const cha
     TextRecord rec;
     while (r.next(rec)) {
         auto [it, fresh] = seen.emplace(rec.id, r.in.line_no);
-        if (!fresh) r.in.fail(strfmt("duplicate %s '%s' (first at line %zu)", is_query ? "qid" : "docid", rec.id.c_str(), it->second));
+        if (!fresh)
+            r.in.fail(strfmt("duplicate %s '%s' (first at line %zu)", is_query ? "qid" : "docid", rec.id.c_str(),
+                             it->second));
         out.push_back(std::move(rec));
     }
     if (stats) *stats = r.stats;
@@ -242,7 +242,7 @@ std::vector<TextRecord> read_collection(const std::string& path, ReadStats* stat
     return read_text_file(path, "collection", false, stats);
 }
 
-// ---- qrels and runs -----------------------------------------------------------------------------------------------
+// ---- qrels and runs ---------------------------------------------------------------------------------------
 static long parse_int(const LineReader& r, std::string_view s, const char* name) {
     std::string t(s);
     char* end;
@@ -264,7 +264,9 @@ Qrels read_qrels(const std::string& path) {
         check_id(r, f[2], "docid");
         long rel = parse_int(r, f[3], "relevance");
         auto [it, fresh] = q[std::string(f[0])].emplace(std::string(f[2]), (int)rel);
-        if (!fresh) r.fail(strfmt("duplicate judgment for query '%.*s', document '%.*s'", (int)f[0].size(), f[0].data(), (int)f[2].size(), f[2].data()));
+        if (!fresh)
+            r.fail(strfmt("duplicate judgment for query '%.*s', document '%.*s'", (int)f[0].size(), f[0].data(),
+                          (int)f[2].size(), f[2].data()));
     }
     return q;
 }
@@ -282,7 +284,8 @@ static bool read_run_line(LineReader& r, std::string& qid, ScoredDoc& d) {
     std::string s(f[4]);
     char* end;
     double score = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end || !std::isfinite(score)) r.fail(strfmt("score '%s' is not a finite number", clip(s).c_str()));
+    if (s.empty() || *end || !std::isfinite(score))
+        r.fail(strfmt("score '%s' is not a finite number", clip(s).c_str()));
     qid.assign(f[0]);
     d.docid.assign(f[2]);
     d.score = score;
@@ -310,7 +313,8 @@ Run read_run(const std::string& path) {
         for (size_t i = 1; i < idx.size(); i++)
             if (docs[idx[i]].docid == docs[idx[i - 1]].docid)
                 throw FormatError(strfmt("%s:%zu: document '%s' appears twice for query '%s' (first at line %zu)",
-                                         path.c_str(), ln[idx[i]], docs[idx[i]].docid.c_str(), q.c_str(), ln[idx[i - 1]]));
+                                         path.c_str(), ln[idx[i]], docs[idx[i]].docid.c_str(), q.c_str(),
+                                         ln[idx[i - 1]]));
     }
     return run;
 }
@@ -323,7 +327,8 @@ bool RunReader::next(std::string& qid, std::vector<ScoredDoc>& docs) {
     have_pending = false;
     qid = pending_qid;
     if (!done.insert(fnv1a64(qid)).second)
-        in.fail(strfmt("query '%s' appears again after its lines ended; a query's lines must be contiguous", qid.c_str()));
+        in.fail(
+            strfmt("query '%s' appears again after its lines ended; a query's lines must be contiguous", qid.c_str()));
     std::unordered_set<std::string> ids;
     for (;;) {
         if (!ids.insert(pending_doc.docid).second)
@@ -376,7 +381,8 @@ std::string format_run_lines(const std::string& qid, std::vector<ScoredDoc> docs
 }
 
 void write_run(const std::string& path, const Run& run, const std::string& tag, size_t depth) {
-    if (tag.empty() || tag.find_first_of(" \t\n") != std::string::npos) fatal("run tag '%s' must be one word", tag.c_str());
+    if (tag.empty() || tag.find_first_of(" \t\n") != std::string::npos)
+        fatal("run tag '%s' must be one word", tag.c_str());
     AtomicFile f(path);
     for (const auto& [qid, docs] : run) {
         std::string s = format_run_lines(qid, docs, tag, depth);
@@ -385,7 +391,7 @@ void write_run(const std::string& path, const Run& run, const std::string& tag, 
     f.commit();
 }
 
-// ---- candidates ------------------------------------------------------------------------------------------------------
+// ---- candidates -------------------------------------------------------------------------------------------
 CandidateReader::CandidateReader(const std::string& path) : in(path, "candidates") {}
 
 bool CandidateReader::read_row() {
@@ -411,7 +417,8 @@ bool CandidateReader::next(CandidateGroup& g) {
     g.query = pending_q.text;
     g.first_line = pending_line;
     if (!done.insert(fnv1a64(g.qid)).second)
-        in.fail(strfmt("query '%s' appears again after its rows ended; a query's rows must be contiguous", g.qid.c_str()));
+        in.fail(
+            strfmt("query '%s' appears again after its rows ended; a query's rows must be contiguous", g.qid.c_str()));
     std::unordered_set<std::string> ids;
     for (;;) {
         if (!ids.insert(pending_d.docid).second)
@@ -428,7 +435,7 @@ bool CandidateReader::next(CandidateGroup& g) {
     return true;
 }
 
-// ---- training data ---------------------------------------------------------------------------------------------------
+// ---- training data ----------------------------------------------------------------------------------------
 GroupReader::GroupReader(const std::string& path) : in(path, "group file") {}
 
 bool GroupReader::next(TrainGroup& g) {

@@ -17,7 +17,8 @@
 //   - Line endings: "\n" or "\r\n"; the "\r" is stripped. A last line without a newline is read.
 //   - Blank lines (empty after stripping "\r") are skipped in every format.
 //   - Fields: the tab-separated formats need exactly the stated number of tab-separated fields (a tab
-//     inside a text is therefore an error, with the count found); ids may not be empty or contain spaces or control characters; a field quoted in a message is cut to 60 bytes.
+//     inside a text is therefore an error, with the count found); ids may not be empty or contain
+//     spaces or control characters; a field quoted in a message is cut to 60 bytes.
 //   - Invalid UTF-8 in a text field: each invalid byte sequence is replaced by U+FFFD and the line is
 //     counted (ReadStats::invalid_utf8, first line kept); programs print one warning with the count.
 //     Ids must be valid UTF-8 (an error otherwise).
@@ -46,10 +47,10 @@ constexpr size_t kMaxLineBytes = size_t(256) << 20;
 
 // What a reader repaired or let through, for the one warning a program prints at the end.
 struct ReadStats {
-    size_t lines = 0;              // records read
-    size_t invalid_utf8 = 0;       // lines whose text had invalid UTF-8 (replaced by U+FFFD)
-    size_t first_invalid_utf8 = 0; // line number of the first one
-    size_t empty_docs = 0;         // documents that were empty
+    size_t lines = 0;               // records read
+    size_t invalid_utf8 = 0;        // lines whose text had invalid UTF-8 (replaced by U+FFFD)
+    size_t first_invalid_utf8 = 0;  // line number of the first one
+    size_t empty_docs = 0;          // documents that were empty
     size_t first_empty_doc = 0;
 };
 // "warning: <path>: ..." lines for what `s` counted (empty when there is nothing to say).
@@ -87,7 +88,7 @@ void split_tabs(const LineReader& r, std::string_view line, size_t n, std::strin
 // Splits at runs of spaces and tabs.
 void split_ws(std::string_view line, std::vector<std::string_view>& out);
 
-// ---- id \t text: collection.tsv and queries.tsv --------------------------------------------------------
+// ---- id \t text: collection.tsv and queries.tsv -----------------------------------------------------------
 struct TextRecord {
     std::string id, text;
 };
@@ -103,9 +104,9 @@ struct TextReader {
 std::vector<TextRecord> read_queries(const std::string& path, ReadStats* stats = nullptr);
 std::vector<TextRecord> read_collection(const std::string& path, ReadStats* stats = nullptr);
 
-// ---- TREC qrels and runs ---------------------------------------------------------------------------------
+// ---- TREC qrels and runs ----------------------------------------------------------------------------------
 using Judgments = std::unordered_map<std::string, int>;  // docid -> rel
-using Qrels = std::map<std::string, Judgments>;         // qid -> judgments
+using Qrels = std::map<std::string, Judgments>;          // qid -> judgments
 Qrels read_qrels(const std::string& path);
 
 struct ScoredDoc {
@@ -145,7 +146,7 @@ void write_run(const std::string& path, const Run& run, const std::string& tag, 
 std::string format_run_lines(const std::string& qid, std::vector<ScoredDoc> docs, const std::string& tag,
                              size_t depth = 0);
 
-// ---- candidates: qid \t docid \t query \t document, one query's rows at a time ------------------------------
+// ---- candidates: qid \t docid \t query \t document, one query's rows at a time ----------------------------
 struct Candidate {
     std::string docid, document;
 };
@@ -165,7 +166,7 @@ struct CandidateReader {
 
   private:
     std::unordered_set<uint64_t> done;
-    TextRecord pending_q;          // qid + query of the row read ahead
+    TextRecord pending_q;  // qid + query of the row read ahead
     Candidate pending_d;
     size_t pending_line = 0;
     bool have_pending = false;

@@ -55,7 +55,8 @@ static QueryMetrics divide(QueryMetrics s, size_t n) {
     return s;
 }
 
-Evaluation evaluate_run(const Run& run, const Qrels& qrels, const std::string& run_name, const std::string& qrels_name) {
+Evaluation evaluate_run(const Run& run, const Qrels& qrels, const std::string& run_name,
+                        const std::string& qrels_name) {
     Evaluation ev;
     // Summation in qid order (std::map) so that the means are the same bits on every run.
     for (const auto& [qid, docs] : run) {

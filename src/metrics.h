@@ -30,10 +30,10 @@ QueryMetrics evaluate_query(const std::vector<ScoredDoc>& ranked, const Judgment
 
 struct Evaluation {
     std::map<std::string, QueryMetrics> per_query;  // queries in run and qrels
-    QueryMetrics mean;      // over per_query (trec_eval default)
-    QueryMetrics mean_all;  // over every qrels query, missing ones as 0 (trec_eval -c)
-    size_t run_only = 0;    // run queries without judgments (ignored)
-    size_t qrels_only = 0;  // judged queries missing from the run
+    QueryMetrics mean;                              // over per_query (trec_eval default)
+    QueryMetrics mean_all;                          // over every qrels query, missing ones as 0 (trec_eval -c)
+    size_t run_only = 0;                            // run queries without judgments (ignored)
+    size_t qrels_only = 0;                          // judged queries missing from the run
 };
 
 // Sorts each query's documents with sort_trec (a copy) and averages. Throws FormatError when the run

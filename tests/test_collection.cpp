@@ -29,8 +29,8 @@ TEST_CASE("collection: dictd base64 offsets and GCIDE accent codes") {
     CHECK(dictd_b64("A") == 0);
     CHECK(dictd_b64("BA") == 64);
     CHECK(dictd_b64("Kj") == 10 * 64 + 35);
-    CHECK(gcide_decode("b[a^][ng]k") == "b\u0103\u014Bk");             // ă ŋ
-    CHECK(gcide_decode("A[\"e]ronautics") == "A\u00EBronautics");      // ë
+    CHECK(gcide_decode("b[a^][ng]k") == "b\u0103\u014Bk");         // ă ŋ
+    CHECK(gcide_decode("A[\"e]ronautics") == "A\u00EBronautics");  // ë
     CHECK(gcide_decode("abb['e], [ae]sthete, [=e]ve") == "abb\u00E9, \u00E6sthete, \u0113ve");
     CHECK(gcide_decode("f[=oo]d, [alpha], 45[deg]") == "fo\u035Eod, \u03B1, 45\u00B0");
     CHECK(gcide_decode("[Obs.] [R.] [1913 Webster]") == "[Obs.] [R.] [1913 Webster]");  // not codes
@@ -122,8 +122,8 @@ TEST_CASE("bm25: analyzer folds case and accents, drops stopwords, stems plurals
 }
 
 TEST_CASE("bm25: scores equal the formula computed by hand; ties by docid descending; deterministic") {
-    std::vector<TextRecord> docs = {{"d1", "apple banana"}, {"d2", "apple apple cherry"}, {"d3", "banana"},
-                                    {"d0", "apple banana"}};
+    std::vector<TextRecord> docs = {
+        {"d1", "apple banana"}, {"d2", "apple apple cherry"}, {"d3", "banana"}, {"d0", "apple banana"}};
     Bm25Index ix = bm25_build(docs);
     // N 4, df(apple) 3, avgdl (2+3+1+2)/4 = 2.
     double idf = std::log(1.0 + (4 - 3 + 0.5) / (3 + 0.5));
@@ -134,7 +134,7 @@ TEST_CASE("bm25: scores equal the formula computed by hand; ties by docid descen
     std::printf("bm25: d2 %.7f (hand %.7f), d1 %.7f (hand %.7f)\n", res[0][0].score, s2, res[0][1].score, s1);
     CHECK(res[0][0].docid == "d2");
     CHECK(res[0][0].score == doctest::Approx(s2).epsilon(1e-6));  // fp32 accumulation
-    CHECK(res[0][1].docid == "d1");                                // d1 and d0 tie: docid descending
+    CHECK(res[0][1].docid == "d1");                               // d1 and d0 tie: docid descending
     CHECK(res[0][2].docid == "d0");
     CHECK(res[0][1].score == res[0][2].score);
     CHECK(res[0][1].score == doctest::Approx(s1).epsilon(1e-6));

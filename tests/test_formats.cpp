@@ -79,7 +79,7 @@ TEST_CASE("formats: collection and queries, CRLF endings, blank lines, a last li
     auto docs = read_collection(p);
     REQUIRE(docs.size() == 2);
     CHECK(docs[0].id == "d1");
-    CHECK(docs[0].text == "first document");  // "\r" stripped
+    CHECK(docs[0].text == "first document");   // "\r" stripped
     CHECK(docs[1].text == "second document");  // no final newline
 
     // The same file gzip-compressed reads the same.
@@ -92,7 +92,8 @@ TEST_CASE("formats: collection and queries, CRLF endings, blank lines, a last li
     REQUIRE(docs_gz.size() == 2);
     CHECK(docs_gz[1].text == "second document");
 
-    auto q = read_queries(put("q.tsv", "1048585\twhat is paula deen's brother\n2\t)what was the immediate impact of the success\n"));
+    auto q = read_queries(
+        put("q.tsv", "1048585\twhat is paula deen's brother\n2\t)what was the immediate impact of the success\n"));
     REQUIRE(q.size() == 2);
     CHECK(q[0].id == "1048585");
     std::printf("collection: %zu docs (plain), %zu (gzip); queries: %zu\n", docs.size(), docs_gz.size(), q.size());
@@ -109,7 +110,8 @@ TEST_CASE("formats: empty query is an error; an empty document is kept and count
     std::string w = read_warnings("c_empty.tsv", st);
     std::printf("  %s", w.c_str());
     CHECK(w.find("1 empty document(s) kept (first at line 2)") != std::string::npos);
-    CHECK(error_of([&] { read_collection(put("c_noid.tsv", "\tsome text\n")); }).find(":1: empty docid") != std::string::npos);
+    CHECK(error_of([&] { read_collection(put("c_noid.tsv", "\tsome text\n")); }).find(":1: empty docid") !=
+          std::string::npos);
 }
 
 TEST_CASE("formats: invalid UTF-8 in a text is replaced by U+FFFD and counted; in an id it is an error") {
@@ -119,7 +121,12 @@ TEST_CASE("formats: invalid UTF-8 in a text is replaced by U+FFFD and counted; i
     CHECK(!valid_utf8("\xED\xA0\x80"));      // surrogate
     CHECK(!valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
     CHECK(!valid_utf8("abc\xE2\x82"));       // truncated
-    CHECK(repair_utf8("a\x92" "b\xFF\xFE" "c") == "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c");
+    CHECK(repair_utf8("a\x92"
+                      "b\xFF\xFE"
+                      "c") ==
+          "a\xEF\xBF\xBD"
+          "b\xEF\xBF\xBD"
+          "c");
     ReadStats st;
     auto docs = read_collection(put("c_utf8.tsv", "d1\tfine\nd2\tbad \x92 quote\nd3\tbad \xFF too\n"), &st);
     REQUIRE(docs.size() == 3);
@@ -145,9 +152,12 @@ TEST_CASE("formats: a 10 MB document is read whole") {
 TEST_CASE("formats: a missing file names the file and the reason") {
     std::string msg = error_of([] { read_queries("/nonexistent/queries.dev.tsv"); });
     CHECK(msg == "queries file /nonexistent/queries.dev.tsv: cannot open: No such file or directory");
-    CHECK(error_of([] { read_qrels("/nonexistent/qrels.txt"); }).find("qrels /nonexistent/qrels.txt: cannot open") == 0);
+    CHECK(error_of([] { read_qrels("/nonexistent/qrels.txt"); }).find("qrels /nonexistent/qrels.txt: cannot open") ==
+          0);
     CHECK(error_of([] { read_run("/nonexistent/run.trec"); }).find("run /nonexistent/run.trec: cannot open") == 0);
-    CHECK(error_of([] { CandidateReader r("/nonexistent/top1000.dev.tsv"); }).find("candidates /nonexistent/top1000.dev.tsv: cannot open") == 0);
+    CHECK(error_of([] {
+              CandidateReader r("/nonexistent/top1000.dev.tsv");
+          }).find("candidates /nonexistent/top1000.dev.tsv: cannot open") == 0);
     CHECK(error_of([] { read_qrels("data/qrels.nosuchsplit.txt"); }) ==
           "qrels data/qrels.nosuchsplit.txt: cannot open: No such file or directory (run `make data` first)");
 }
@@ -196,11 +206,11 @@ TEST_CASE("formats: RunReader streams a run one query at a time") {
         RunReader rr(path);
         std::string q;
         std::vector<ScoredDoc> d;
-        while (rr.next(q, d)) {
-        }
+        while (rr.next(q, d)) {}
     };
     p = put("stream_split.trec", "q1 Q0 d1 1 2 t\nq2 Q0 d1 1 2 t\nq1 Q0 d2 2 1 t\n");
-    CHECK(error_of([&] { all(p); }) == p + ":3: query 'q1' appears again after its lines ended; a query's lines must be contiguous");
+    CHECK(error_of([&] { all(p); }) ==
+          p + ":3: query 'q1' appears again after its lines ended; a query's lines must be contiguous");
     p = put("stream_dup.trec", "q1 Q0 d1 1 2 t\nq1 Q0 d1 2 1 t\n");
     CHECK(error_of([&] { all(p); }) == p + ":2: document 'd1' appears twice for query 'q1'");
 }
@@ -213,11 +223,12 @@ TEST_CASE("formats: write_run sorts by score, breaks ties by docid descending, a
     write_run(p, run, "test");
     std::string s = read_file(p, "run");
     std::printf("%s", s.c_str());
-    CHECK(s == "q1 Q0 x 1 0.5 test\n"
-               "q2 Q0 c 1 3 test\n"
-               "q2 Q0 z 2 1 test\n"
-               "q2 Q0 b 3 1 test\n"
-               "q2 Q0 a 4 1 test\n");
+    CHECK(s ==
+          "q1 Q0 x 1 0.5 test\n"
+          "q2 Q0 c 1 3 test\n"
+          "q2 Q0 z 2 1 test\n"
+          "q2 Q0 b 3 1 test\n"
+          "q2 Q0 a 4 1 test\n");
     Run back = read_run(p);
     std::vector<ScoredDoc> d = back["q2"];
     sort_trec(d);
@@ -259,11 +270,11 @@ TEST_CASE("formats: candidates stream one query at a time and must be contiguous
     auto all = [](const std::string& path) {
         CandidateReader rr(path);
         CandidateGroup gg;
-        while (rr.next(gg)) {
-        }
+        while (rr.next(gg)) {}
     };
     p = put("cand_split.tsv", "q1\td1\tx y\tdoc\nq2\td1\tz w\tdoc\nq1\td3\tx y\tdoc\n");
-    CHECK(error_of([&] { all(p); }) == p + ":3: query 'q1' appears again after its rows ended; a query's rows must be contiguous");
+    CHECK(error_of([&] { all(p); }) ==
+          p + ":3: query 'q1' appears again after its rows ended; a query's rows must be contiguous");
     p = put("cand_text.tsv", "q1\td1\tx y\tdoc\nq1\td2\tx z\tdoc\n");
     CHECK(error_of([&] { all(p); }) == p + ":2: query 'q1' has a different text than at line 1");
     p = put("cand_dup.tsv", "q1\td1\tx y\tdoc\nq1\td1\tx y\tdoc\n");
@@ -285,7 +296,11 @@ TEST_CASE("formats: training groups and MS MARCO triples") {
     CHECK(g.negs.size() == 1);
     CHECK(!gr.next(g));
     std::string p = put("groups_bad.txt", "q1 d1\n");
-    CHECK(error_of([&] { GroupReader r(p); TrainGroup t; r.next(t); }) == p + ":1: expected 'qid pos neg1 ... negk' with k >= 1, found 2 field(s)");
+    CHECK(error_of([&] {
+              GroupReader r(p);
+              TrainGroup t;
+              r.next(t);
+          }) == p + ":1: expected 'qid pos neg1 ... negk' with k >= 1, found 2 field(s)");
 
     TripleReader tr(put("triples.tsv", "what is x\tx is a letter\tthe weather is fine\n"));
     Triple t;
@@ -293,9 +308,17 @@ TEST_CASE("formats: training groups and MS MARCO triples") {
     CHECK(t.pos == "x is a letter");
     CHECK(!tr.next(t));
     p = put("triples_bad.tsv", "q\tpos\n");
-    CHECK(error_of([&] { TripleReader r(p); Triple x; r.next(x); }) == p + ":1: expected 3 tab-separated fields, found 2");
+    CHECK(error_of([&] {
+              TripleReader r(p);
+              Triple x;
+              r.next(x);
+          }) == p + ":1: expected 3 tab-separated fields, found 2");
     p = put("triples_empty.tsv", "q\t\tneg\n");
-    CHECK(error_of([&] { TripleReader r(p); Triple x; r.next(x); }) == p + ":1: empty positive passage");
+    CHECK(error_of([&] {
+              TripleReader r(p);
+              Triple x;
+              r.next(x);
+          }) == p + ":1: empty positive passage");
 }
 
 TEST_CASE("formats: duplicate ids in a collection or queries file are errors") {
@@ -370,7 +393,9 @@ TEST_CASE("formats: messages quote at most 60 bytes of a field and stay on one l
     std::string p = put("run_long.trec", "q1 Q0 d1 1 " + std::string(1000, 'x') + " t\n");
     std::string m = error_of([&] { read_run(p); });
     CHECK(m == p + ":1: score '" + std::string(60, 'x') + "...' is not a finite number");
-    p = put("c_ctrl.tsv", "d\x01" "1\ttext\n");
+    p = put("c_ctrl.tsv",
+            "d\x01"
+            "1\ttext\n");
     CHECK(error_of([&] { read_collection(p); }) == p + ":1: docid 'd?1' contains a space or control character");
     fs::remove_all(tmp_dir());
 }

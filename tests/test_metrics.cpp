@@ -41,7 +41,10 @@ TEST_CASE("metrics: MRR@10, MRR@100, nDCG@10, R@100 equal pytrec_eval's on the f
             m = &it->second;
             seen_q.insert(qid);
         }
-        double got = measure == "RR@10" ? m->mrr10 : measure == "RR@100" ? m->mrr100 : measure == "nDCG@10" ? m->ndcg10 : m->recall100;
+        double got = measure == "RR@10"     ? m->mrr10
+                     : measure == "RR@100"  ? m->mrr100
+                     : measure == "nDCG@10" ? m->ndcg10
+                                            : m->recall100;
         CHECK_MESSAGE(close_rel(got, want), measure << " " << qid << ": engine " << got << ", pytrec_eval " << want);
         max_err = std::max(max_err, std::fabs(got - want));
         checked++;
@@ -49,9 +52,10 @@ TEST_CASE("metrics: MRR@10, MRR@100, nDCG@10, R@100 equal pytrec_eval's on the f
     CHECK(seen_q.size() == ev.per_query.size());  // the engine evaluates exactly pytrec_eval's queries
     CHECK(ev.run_only == 1);                      // t_runonly
     CHECK(ev.qrels_only == 1);                    // t_missing
-    std::printf("metrics vs pytrec_eval: %zu values over %zu queries, max |diff| %.3g (tol 1e-9 rel); mean "
-                "MRR@10 %.6f nDCG@10 %.6f R@100 %.6f\n",
-                checked, ev.per_query.size(), max_err, ev.mean.mrr10, ev.mean.ndcg10, ev.mean.recall100);
+    std::printf(
+        "metrics vs pytrec_eval: %zu values over %zu queries, max |diff| %.3g (tol 1e-9 rel); mean "
+        "MRR@10 %.6f nDCG@10 %.6f R@100 %.6f\n",
+        checked, ev.per_query.size(), max_err, ev.mean.mrr10, ev.mean.ndcg10, ev.mean.recall100);
     CHECK(checked > 100);
 }
 
@@ -73,8 +77,8 @@ TEST_CASE("metrics: ties rank by docid descending, as trec_eval does") {
 TEST_CASE("metrics: a run and qrels with no query in common is an error, not a zero") {
     Run run = {{"q1", {{"d", 1.0}}}};
     Qrels qrels = {{"Q1", {{"d", 1}}}};
-    CHECK_THROWS_WITH_AS(evaluate_run(run, qrels, "run r.trec", "qrels q.txt"),
-                         doctest::Contains("share no query id"), FormatError);
+    CHECK_THROWS_WITH_AS(evaluate_run(run, qrels, "run r.trec", "qrels q.txt"), doctest::Contains("share no query id"),
+                         FormatError);
 }
 
 TEST_CASE("metrics: a running mean and the input order of a candidate list") {
