@@ -2,7 +2,6 @@
 # documents), built from two Debian packages fetched with apt-get download and checked against pinned
 # SHA-256 sums. Outputs in data/ (see tests/fixtures/DATA_NOTES.md); nothing to do when they are newer
 # than the packages and the builder's sources. No Python on this path.
-LDLIBS += -lutf8proc
 
 DATA_DIR    := data
 DATA_DEBS   := $(DATA_DIR)/debs
@@ -50,4 +49,3 @@ TEST_CMDS += 'tests/test_data_cli.sh'
 
 # Keep the data programs' objects (the generic chain would delete them as intermediates and relink the
 # programs on every `make data`).
-.SECONDARY: $(BUILD)/src/make_collection_main.o $(BUILD)/src/evaluate_main.o $(BUILD)/src/bm25_main.o
