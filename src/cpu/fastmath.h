@@ -1,7 +1,8 @@
-// exp, log1p-based softplus and sigmoid for float that GCC vectorizes (no calls, no branches):
-// Cephes' single-precision polynomials (S. Moshier) with Cody-Waite range reduction, accurate to about
-// 2 ulp over the ranges used here. The double versions call the C library: they exist for the
-// finite-difference tests, which need every digit.
+// W-wide vectors of float or double (GCC / Clang vector extensions: AVX-512 registers where the CPU has
+// them, pairs of AVX2 registers otherwise), and exp, log, softplus and sigmoid on them without calls or
+// branches. The float versions are Cephes' single-precision polynomials (S. Moshier) with Cody-Waite
+// range reduction, accurate to about 2 ulp over the ranges used here. The double versions apply the C
+// library per lane: they exist for the finite-difference tests, which need every digit.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -9,37 +10,52 @@
 
 namespace cpu {
 
-inline float exp_fast(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // exp(-87) ~ 1.6e-38 stands in for 0
-    float n = std::floor(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // x - n ln2, ln2 split in two
-    float p = 1.9875691500e-4f;
+constexpr int W = 16;  // lanes: 16 fp32 = one 512-bit register
+
+template <class T>
+struct Vec {
+    typedef T type __attribute__((vector_size(W * sizeof(T))));
+};
+typedef typename Vec<float>::type vf;
+typedef typename Vec<double>::type vd;
+typedef int32_t vi __attribute__((vector_size(W * sizeof(int32_t))));
+
+template <class V>
+inline V splat(decltype(V{}[0]) x) {
+    return V{} + x;
+}
+
+// exp, with inputs below -87 treated as -87 (exp(-87) ~ 1.6e-38 stands in for 0).
+inline vf vexp(vf x) {
+    x = x < -87.0f ? splat<vf>(-87.0f) : x;
+    x = x > 88.0f ? splat<vf>(88.0f) : x;
+    vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5 * 2^23 trick)
+    vf r = x - n * 0.693359375f + n * 2.12194440e-4f;                // x - n ln2, ln2 split in two
+    vf p = splat<vf>(1.9875691500e-4f);
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;  // 2^n
-    float scale;
-    std::memcpy(&scale, &bits, 4);
-    return p * scale;
+    vi e = (__builtin_convertvector(n, vi) + 127) << 23;  // 2^n as float bits
+    return p * (vf)e;
 }
-inline double exp_fast(double x) { return std::exp(x); }
+inline vd vexp(vd x) {
+    for (int i = 0; i < W; i++) x[i] = std::exp(x[i]);
+    return x;
+}
 
-// log(x) for normal x > 0.
-inline float log_fast(float x) {
-    int32_t bits;
-    std::memcpy(&bits, &x, 4);
-    float e = (float)(((bits >> 23) & 0xff) - 127);
-    bits = (bits & 0x007fffff) | 0x3f800000;  // mantissa in [1, 2)
-    float m;
-    std::memcpy(&m, &bits, 4);
-    bool big = m > 1.41421356237f;  // keep m in [sqrt(1/2), sqrt(2))
-    m = big ? 0.5f * m : m;
+// log, for normal positive inputs.
+inline vf vlog(vf x) {
+    vi bits = (vi)x;
+    vf e = __builtin_convertvector(((bits >> 23) & 0xff) - 127, vf);
+    vf m = (vf)((bits & 0x007fffff) | 0x3f800000);  // mantissa in [1, 2)
+    auto big = m > 1.41421356237f;                   // keep m in [sqrt(1/2), sqrt(2))
+    m = big ? m * 0.5f : m;
     e = big ? e + 1.0f : e;
-    float f = m - 1.0f, z = f * f;
-    float y = 7.0376836292e-2f;
+    vf f = m - 1.0f, z = f * f;
+    vf y = splat<vf>(7.0376836292e-2f);
     y = y * f - 1.1514610310e-1f;
     y = y * f + 1.1676998740e-1f;
     y = y * f - 1.2420140846e-1f;
@@ -49,22 +65,34 @@ inline float log_fast(float x) {
     y = y * f - 2.4999993993e-1f;
     y = y * f + 3.3333331174e-1f;
     y = y * f * z;
-    y += -2.12194440e-4f * e;
-    y += -0.5f * z;
-    return f + y + 0.693359375f * e;
+    y += e * -2.12194440e-4f;
+    y += z * -0.5f;
+    return f + y + e * 0.693359375f;
 }
 
-// softplus(v) = log(1 + e^v) = max(v, 0) + log1p(e^-|v|). For v > 20 this is v to float precision, as
+// softplus(v) = log(1 + e^v) = max(v, 0) + log1p(e^-|v|); for v > 20 this is v to float precision, as
 // torch.nn.functional.softplus's threshold gives. log1p(y) = log(1 + y) * y / ((1 + y) - 1) (Goldberg)
 // keeps the small-y digits that log(1 + y) alone loses.
-inline float softplus_fast(float v) {
-    float y = exp_fast(-std::fabs(v)), u = 1.0f + y, d = u - 1.0f;
-    float l = d == 0.0f ? y : log_fast(u) * (y / d);
-    return (v > 0.0f ? v : 0.0f) + l;
+inline vf vsoftplus(vf v) {
+    vf y = vexp(v < 0.0f ? v : -v), u = y + 1.0f, d = u - 1.0f;
+    vf l = d == 0.0f ? y : vlog(u) * (y / (d == 0.0f ? splat<vf>(1.0f) : d));
+    return (v > 0.0f ? v : splat<vf>(0.0f)) + l;
 }
-inline double softplus_fast(double v) { return v > 20 ? v : std::log1p(std::exp(v)); }
+inline vd vsoftplus(vd v) {
+    for (int i = 0; i < W; i++) v[i] = v[i] > 20 ? v[i] : std::log1p(std::exp(v[i]));
+    return v;
+}
 
-template <class T>
-inline T sigmoid_fast(T v) { return T(1) / (T(1) + exp_fast(-v)); }
+template <class V>
+inline V vsigmoid(V v) {
+    return splat<V>(1) / (vexp(-v) + splat<V>(1));
+}
+
+template <class V>
+inline auto hsum(V v) {
+    decltype(v[0] + 0) s = 0;
+    for (int i = 0; i < W; i++) s += v[i];
+    return s;
+}
 
 }  // namespace cpu

@@ -55,62 +55,69 @@
 namespace cpu {
 
 constexpr int MAX_N = 64;  // d_state bound for the on-stack state arrays
-constexpr int W = 16;      // channels per block
+
+// Per thread: dB and dC partials [T, N] each (rounded up to whole vectors), then delta [max_len] and
+// a, h [max_len, N] as W-wide vectors. Plus W elements of slack to align the start to a vector.
+static size_t per_thread_size(int Tn, int max_len, int N) {
+    return ((size_t)2 * Tn * N + W - 1) / W * W + (size_t)max_len * (W + 2 * (size_t)N * W);
+}
 
 size_t scan_scratch_size(int Tn, int max_len, int N, int threads) {
-    return (size_t)threads * ((size_t)2 * Tn * N + (size_t)max_len * (W + 2 * (size_t)N * W));
+    return (size_t)threads * per_thread_size(Tn, max_len, N) + W;
 }
 
-// Loads a W-wide row x[t, e0 .. e0+w) into v, zero-filling lanes past the last channel.
-template <class T>
-static inline void load_row(T* v, const T* x, int64_t ld, int t, int e0, int w) {
+// Loads a W-wide row x[t, e0 .. e0+w) into a vector, zero-filling lanes past the last channel.
+template <class V, class T>
+static inline V load_row(const T* x, int64_t ld, int t, int e0, int w) {
     const T* p = x + (int64_t)t * ld + e0;
-    for (int i = 0; i < W; i++) v[i] = i < w ? p[i] : T(0);
+    V v{};
+    if (w == W) std::memcpy(&v, p, sizeof(V));
+    else for (int i = 0; i < w; i++) v[i] = p[i];
+    return v;
 }
-template <class T>
-static inline void store_row(T* x, int64_t ld, const T* v, int t, int e0, int w) {
+template <class V, class T>
+static inline void store_row(T* x, int64_t ld, V v, int t, int e0, int w) {
     T* p = x + (int64_t)t * ld + e0;
-    for (int i = 0; i < w; i++) p[i] = v[i];
+    if (w == W) std::memcpy(p, &v, sizeof(V));
+    else for (int i = 0; i < w; i++) p[i] = v[i];
+}
+
+// A block's per-channel constants: A = -exp(A_log) [N][W], dt_bias and D.
+template <class V, class T>
+static void load_block(V* A, V& bias, V& Dv, const T* A_log, const T* dt_bias, const T* Dskip, int e0, int w, int N) {
+    bias = V{}, Dv = V{};
+    for (int n = 0; n < N; n++) A[n] = V{};
+    for (int i = 0; i < w; i++) {
+        bias[i] = dt_bias[e0 + i], Dv[i] = Dskip[e0 + i];
+        for (int n = 0; n < N; n++) A[n][i] = -std::exp(A_log[(int64_t)(e0 + i) * N + n]);
+    }
 }
 
 template <class T>
 void scan_forward(T* out, int ldo, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
                   int ldbc, const T* z, int ldz, const T* A_log, const T* Dskip, const T* dt_bias,
                   const int32_t* offsets, int B, int E, int N) {
+    using V = typename Vec<T>::type;
     ENGINE_ASSERT(N <= MAX_N);
     const int blocks = (E + W - 1) / W;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < blocks; blk++) {
         const int e0 = blk * W, w = E - e0 < W ? E - e0 : W;
-        T A[MAX_N][W], h[MAX_N][W], bias[W], Dv[W];
-        for (int i = 0; i < W; i++) {
-            bias[i] = i < w ? dt_bias[e0 + i] : T(0);
-            Dv[i] = i < w ? Dskip[e0 + i] : T(0);
-            for (int n = 0; n < N; n++) A[n][i] = i < w ? -std::exp(A_log[(e0 + i) * N + n]) : T(0);
-        }
+        V A[MAX_N], h[MAX_N], bias, Dv;
+        load_block(A, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
         for (int s = 0; s < B; s++) {
-            for (int n = 0; n < N; n++)
-                for (int i = 0; i < W; i++) h[n][i] = 0;
+            for (int n = 0; n < N; n++) h[n] = V{};
             for (int t = offsets[s]; t < offsets[s + 1]; t++) {
-                T dl[W], uu[W], zz[W], y[W];
-                load_row(dl, dt, lddt, t, e0, w);
-                load_row(uu, u, ldu, t, e0, w);
-                load_row(zz, z, ldz, t, e0, w);
-#pragma omp simd
-                for (int i = 0; i < W; i++) dl[i] = softplus_fast(dl[i] + bias[i]), y[i] = Dv[i] * uu[i];
+                V dl = vsoftplus(load_row<V>(dt, lddt, t, e0, w) + bias);
+                V uu = load_row<V>(u, ldu, t, e0, w), zz = load_row<V>(z, ldz, t, e0, w);
+                V du_ = dl * uu, y = Dv * uu;
                 const T* Bt = Bm + (int64_t)t * ldbc;
                 const T* Ct = Cm + (int64_t)t * ldbc;
                 for (int n = 0; n < N; n++) {
-                    const T bn = Bt[n], cn = Ct[n];
-#pragma omp simd
-                    for (int i = 0; i < W; i++) {
-                        h[n][i] = exp_fast(dl[i] * A[n][i]) * h[n][i] + dl[i] * bn * uu[i];
-                        y[i] += cn * h[n][i];
-                    }
+                    h[n] = vexp(dl * A[n]) * h[n] + du_ * Bt[n];
+                    y += h[n] * Ct[n];
                 }
-#pragma omp simd
-                for (int i = 0; i < W; i++) y[i] *= zz[i] * sigmoid_fast(zz[i]);
-                store_row(out, ldo, y, t, e0, w);
+                store_row(out, ldo, y * zz * vsigmoid(zz), t, e0, w);
             }
         }
     }
@@ -122,110 +129,75 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                    int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz,
                    const T* A_log, const T* Dskip, const T* dt_bias, const int32_t* offsets, int B, int E,
                    int N, int max_len) {
+    using V = typename Vec<T>::type;
     ENGINE_ASSERT(N <= MAX_N);
     const int Tn = offsets[B], blocks = (E + W - 1) / W;
-    const size_t per_thread = (size_t)2 * Tn * N + (size_t)max_len * (W + 2 * (size_t)N * W);
+    const size_t per_thread = per_thread_size(Tn, max_len, N);
+    scratch += (sizeof(V) - (uintptr_t)scratch % sizeof(V)) % sizeof(V) / sizeof(T);  // align to a vector
     int threads = 1;  // the team actually started (scratch is sized for omp_get_max_threads())
 #pragma omp parallel
     {
         T* dB_part = scratch + (size_t)omp_get_thread_num() * per_thread;  // [T, N]
         T* dC_part = dB_part + (size_t)Tn * N;                              // [T, N]
-        T* Dl = dC_part + (size_t)Tn * N;                                   // [max_len, W]   delta
-        T* Aa = Dl + (size_t)max_len * W;                                   // [max_len, N, W] a = exp(delta A)
-        T* H = Aa + (size_t)max_len * N * W;                                // [max_len, N, W] h
+        V* Dl = (V*)(dB_part + ((size_t)2 * Tn * N + W - 1) / W * W);       // [max_len]       delta
+        V* Aa = Dl + max_len;                                               // [max_len, N]    a = exp(delta A)
+        V* H = Aa + (size_t)max_len * N;                                    // [max_len, N]    h
         std::memset((void*)dB_part, 0, sizeof(T) * 2 * Tn * N);
 #pragma omp single
         threads = omp_get_num_threads();
 #pragma omp for schedule(static)
         for (int blk = 0; blk < blocks; blk++) {
             const int e0 = blk * W, w = E - e0 < W ? E - e0 : W;
-            T A[MAX_N][W], dh[MAX_N][W], dA[MAX_N][W], bias[W], Dv[W], dD[W], dbias[W];
-            for (int i = 0; i < W; i++) {
-                bias[i] = i < w ? dt_bias[e0 + i] : T(0);
-                Dv[i] = i < w ? Dskip[e0 + i] : T(0);
-                dD[i] = dbias[i] = 0;
-                for (int n = 0; n < N; n++) A[n][i] = i < w ? -std::exp(A_log[(e0 + i) * N + n]) : T(0), dA[n][i] = 0;
-            }
+            V A[MAX_N], dh[MAX_N], dA[MAX_N], bias, Dv, dD{}, dbias{};
+            load_block(A, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
+            for (int n = 0; n < N; n++) dA[n] = V{};
             for (int s = 0; s < B; s++) {
                 const int t0 = offsets[s], t1 = offsets[s + 1];
                 // Recompute delta_t, a_t and h_t for the whole sequence.
                 for (int t = t0; t < t1; t++) {
-                    T* dl = Dl + (size_t)(t - t0) * W;
-                    T* at = Aa + (size_t)(t - t0) * N * W;
-                    T* ht = H + (size_t)(t - t0) * N * W;
-                    const T* hp = t > t0 ? ht - N * W : nullptr;
-                    T uu[W];
-                    load_row(dl, dt, lddt, t, e0, w);
-                    load_row(uu, u, ldu, t, e0, w);
-#pragma omp simd
-                    for (int i = 0; i < W; i++) dl[i] = softplus_fast(dl[i] + bias[i]);
+                    const int j = t - t0;
+                    V dl = vsoftplus(load_row<V>(dt, lddt, t, e0, w) + bias);
+                    V du_ = dl * load_row<V>(u, ldu, t, e0, w);
+                    Dl[j] = dl;
                     const T* Bt = Bm + (int64_t)t * ldbc;
                     for (int n = 0; n < N; n++) {
-                        const T bn = Bt[n];
-#pragma omp simd
-                        for (int i = 0; i < W; i++) {
-                            T a = exp_fast(dl[i] * A[n][i]);
-                            at[n * W + i] = a;
-                            ht[n * W + i] = (hp ? a * hp[n * W + i] : T(0)) + dl[i] * bn * uu[i];
-                        }
+                        V a = vexp(dl * A[n]);
+                        Aa[(size_t)j * N + n] = a;
+                        H[(size_t)j * N + n] = (j ? a * H[(size_t)(j - 1) * N + n] : V{}) + du_ * Bt[n];
                     }
                 }
-                for (int n = 0; n < N; n++)
-                    for (int i = 0; i < W; i++) dh[n][i] = 0;
+                for (int n = 0; n < N; n++) dh[n] = V{};
                 for (int t = t1 - 1; t >= t0; t--) {
-                    const T* dl = Dl + (size_t)(t - t0) * W;
-                    const T* at = Aa + (size_t)(t - t0) * N * W;
-                    const T* ht = H + (size_t)(t - t0) * N * W;
-                    const T* hp = t > t0 ? ht - N * W : nullptr;
+                    const int j = t - t0;
+                    const V dl = Dl[j];
+                    const V* at = Aa + (size_t)j * N;
+                    const V* ht = H + (size_t)j * N;
                     const T* Bt = Bm + (int64_t)t * ldbc;
                     const T* Ct = Cm + (int64_t)t * ldbc;
-                    T uu[W], zz[W], g[W], v[W], y[W], dy[W], dut[W], ddl[W], dzz[W];
-                    load_row(uu, u, ldu, t, e0, w);
-                    load_row(zz, z, ldz, t, e0, w);
-                    load_row(g, dout, lddo, t, e0, w);
-                    load_row(v, dt, lddt, t, e0, w);
-                    for (int i = 0; i < W; i++) y[i] = Dv[i] * uu[i];
-                    for (int n = 0; n < N; n++) {
-                        const T cn = Ct[n];
-#pragma omp simd
-                        for (int i = 0; i < W; i++) y[i] += cn * ht[n * W + i];
-                    }
-#pragma omp simd
-                    for (int i = 0; i < W; i++) {
-                        T sz = sigmoid_fast(zz[i]);
-                        dzz[i] = g[i] * y[i] * sz * (T(1) + zz[i] * (T(1) - sz));
-                        dy[i] = g[i] * zz[i] * sz;
-                        dD[i] += dy[i] * uu[i];
-                        dut[i] = dy[i] * Dv[i];
-                        ddl[i] = 0;
-                    }
+                    V uu = load_row<V>(u, ldu, t, e0, w), zz = load_row<V>(z, ldz, t, e0, w);
+                    V g = load_row<V>(dout, lddo, t, e0, w), v = load_row<V>(dt, lddt, t, e0, w) + bias;
+                    V y = Dv * uu;
+                    for (int n = 0; n < N; n++) y += ht[n] * Ct[n];
+                    V sz = vsigmoid(zz);
+                    V dzz = g * y * sz * (splat<V>(1) + zz * (splat<V>(1) - sz));
+                    V dy = g * zz * sz;
+                    dD += dy * uu;
+                    V dut = dy * Dv, ddl{}, dlu = dl * uu;
                     T* dBt = dB_part + (int64_t)t * N;
                     T* dCt = dC_part + (int64_t)t * N;
                     for (int n = 0; n < N; n++) {
-                        const T bn = Bt[n], cn = Ct[n];
-                        T sc = 0, sb = 0;
-#pragma omp simd reduction(+ : sc, sb)
-                        for (int i = 0; i < W; i++) {
-                            T a = at[n * W + i];
-                            T hprev = hp ? hp[n * W + i] : T(0);
-                            T d = dh[n][i] + dy[i] * cn;  // dh_t = dy_t C_t + a_{t+1} dh_{t+1}
-                            sc += dy[i] * ht[n * W + i];
-                            T da = d * hprev;
-                            ddl[i] += d * bn * uu[i] + da * a * A[n][i];
-                            dA[n][i] += da * a * dl[i];
-                            sb += d * dl[i] * uu[i];
-                            dut[i] += d * dl[i] * bn;
-                            dh[n][i] = d * a;
-                        }
-                        dCt[n] += sc;
-                        dBt[n] += sb;
+                        V d = dh[n] + dy * Ct[n];  // dh_t = dy_t C_t + a_{t+1} dh_{t+1}
+                        dCt[n] += hsum(dy * ht[n]);
+                        V da = j ? d * H[(size_t)(j - 1) * N + n] : V{};
+                        V ada = da * at[n];
+                        ddl += d * uu * Bt[n] + ada * A[n];
+                        dA[n] += ada * dl;
+                        dBt[n] += hsum(d * dlu);
+                        dut += d * dl * Bt[n];
+                        dh[n] = d * at[n];
                     }
-#pragma omp simd
-                    for (int i = 0; i < W; i++) {
-                        T vv = v[i] + bias[i];
-                        ddl[i] = vv > T(20) ? ddl[i] : ddl[i] * sigmoid_fast(vv);
-                        dbias[i] += ddl[i];
-                    }
+                    ddl = v > 20 ? ddl : ddl * vsigmoid(v);
+                    dbias += ddl;
                     store_row(du, lddu, dut, t, e0, w);
                     store_row(ddt, ldddt, ddl, t, e0, w);
                     store_row(dz, lddz, dzz, t, e0, w);
@@ -233,7 +205,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
             }
             // One thread owns these channels for all sequences: the sums are in a fixed order.
             for (int i = 0; i < w; i++) {
-                for (int n = 0; n < N; n++) dA_log[(e0 + i) * N + n] += dA[n][i] * A[n][i];
+                for (int n = 0; n < N; n++) dA_log[(int64_t)(e0 + i) * N + n] += dA[n][i] * A[n][i];
                 dDskip[e0 + i] += dD[i];
                 ddt_bias[e0 + i] += dbias[i];
             }
