@@ -1,0 +1,15 @@
+// Scoring candidate lists with a reranker, and fusing its scores with the first stage's.
+#pragma once
+#include <vector>
+
+#include "input.h"
+#include "mamba.h"
+
+// Scores the pairs (docs[i], query), packing at most `batch` sequences into one forward. Writes
+// scores[i]. `b` is reused scratch.
+void score_query(Mamba<float>& m, const InputFormat& f, const EncodedText& query,
+                 const std::vector<const EncodedText*>& docs, int batch, std::vector<float>& scores, Batch& b);
+
+// Fusion after per-query min-max normalisation: out = (1 - w) * norm(rerank) + w * norm(first).
+// A list whose scores are all equal normalises to zeros.
+std::vector<double> fuse_scores(const std::vector<float>& rerank, const std::vector<double>& first, double w);
