@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     }
     if (len < 1 || batch < 1 || group < 1 || iters < 1) fatal("--len, --batch, --group, --iters must be positive");
     if (threads > 0) omp_set_num_threads(threads);
+    enable_flush_to_zero();
     MambaConfig c;
     Mamba<float> m;
     if (!weights.empty()) {

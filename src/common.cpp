@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 void fatal(const char* fmt, ...) {
     std::fflush(stdout);
@@ -67,4 +68,9 @@ std::string read_file(const std::string& path, const char* what) {
     std::fclose(f);
     if (err) fatal("%s %s: read error", what, path.c_str());
     return s;
+}
+
+void enable_flush_to_zero() {
+#pragma omp parallel
+    _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ (bit 15) | DAZ (bit 6)
 }

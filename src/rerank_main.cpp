@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
     if (fuse_w >= 0 && first_stage.empty()) fatal("--fuse needs --first-stage RUN");
     if (tag.empty() || tag.find_first_of(" \t\n") != std::string::npos) fatal("--tag must be one word");
     if (threads > 0) omp_set_num_threads(threads);
+    enable_flush_to_zero();
     const std::string &wpath = pos[0], &cpath = pos[1], &opath = pos[2];
     const double t0 = now();
     try {

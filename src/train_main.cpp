@@ -270,6 +270,7 @@ static double tune_fusion(const Data& d, const std::vector<Data::Query>& qs, con
 int main(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.threads > 0) omp_set_num_threads(a.threads);
+    enable_flush_to_zero();
     const double t_start = now();
     try {
         // ---- data --------------------------------------------------------------------------------------

@@ -12,33 +12,50 @@
 //   dp[t, e] = du[t, e] * s (1 + p (1 - s)),  s = sigmoid(p)
 //   dx[t - (K-1) + k, e] = sum_k w[e, k] dp[t, e]      (WRITTEN)
 //   dw[e, k] += sum_t dp[t, e] x[t - (K-1) + k, e],  db[e] += sum_t dp[t, e]   (ACCUMULATED)
-// Each thread owns whole channels and walks each sequence in order, so dw and db do not depend on the
-// thread count. Memory traffic: forward reads T*E, writes T*E; backward reads 2 T*E, writes T*E.
+// Both directions run on W-wide channel blocks (fastmath.h vectors); each thread owns whole blocks and walks
+// each sequence in order, so dw and db do not depend on the thread count. Memory traffic: forward reads T*E, writes T*E; backward reads 2 T*E, writes T*E.
 #include <cmath>
 
+#include "cpu/fastmath.h"
 #include "cpu/layers.h"
 
 namespace cpu {
 
-template <class T>
-static inline T sigmoid(T v) { return T(1) / (T(1) + std::exp(-v)); }
+constexpr int MAX_K = 16;
+
+// The block's weights as K vectors of W channels, and its bias.
+template <class V, class T>
+static void load_weights(V* wk, V& bv, const T* w, const T* b, int e0, int nw, int K) {
+    bv = V{};
+    for (int k = 0; k < K; k++) wk[k] = V{};
+    for (int i = 0; i < nw; i++) {
+        bv[i] = b[e0 + i];
+        for (int k = 0; k < K; k++) wk[k][i] = w[(e0 + i) * K + k];
+    }
+}
 
 template <class T>
 void conv1d_forward(T* u, int ldu, const T* x, int ldx, const T* w, const T* b, const int32_t* offsets,
                     int B, int E, int K) {
-    for (int s = 0; s < B; s++) {
-        int t0 = offsets[s], t1 = offsets[s + 1];
+    using V = typename Vec<T>::type;
+    const int blocks = (E + W - 1) / W;
 #pragma omp parallel for schedule(static)
-        for (int t = t0; t < t1; t++) {
-            T* ut = u + (int64_t)t * ldu;
-            for (int e = 0; e < E; e++) ut[e] = b[e];
-            for (int k = 0; k < K; k++) {
-                int src = t - (K - 1) + k;
-                if (src < t0) continue;
-                const T* xs = x + (int64_t)src * ldx;
-                for (int e = 0; e < E; e++) ut[e] += w[e * K + k] * xs[e];
+    for (int blk = 0; blk < blocks; blk++) {
+        const int e0 = blk * W, nw = E - e0 < W ? E - e0 : W;
+        V wk[MAX_K], bv;
+        load_weights(wk, bv, w, b, e0, nw, K);
+        for (int s = 0; s < B; s++) {
+            const int t0 = offsets[s], t1 = offsets[s + 1];
+            V win[MAX_K];  // the last K inputs, oldest first; zeros before the sequence starts
+            for (int k = 0; k < K; k++) win[k] = V{};
+            for (int t = t0; t < t1; t++) {
+                if (t + 8 < t1) __builtin_prefetch(x + (int64_t)(t + 8) * ldx + e0), __builtin_prefetch(u + (int64_t)(t + 8) * ldu + e0);
+                for (int k = 0; k + 1 < K; k++) win[k] = win[k + 1];
+                win[K - 1] = load_row<V>(x, ldx, t, e0, nw);
+                V p = bv;
+                for (int k = 0; k < K; k++) p += wk[k] * win[k];
+                store_row(u, ldu, p * vsigmoid(p), t, e0, nw);
             }
-            for (int e = 0; e < E; e++) ut[e] = ut[e] * sigmoid(ut[e]);
         }
     }
 }
@@ -46,32 +63,39 @@ void conv1d_forward(T* u, int ldu, const T* x, int ldx, const T* w, const T* b, 
 template <class T>
 void conv1d_backward(T* dx, int lddx, T* dw, T* db, const T* du, int lddu, const T* x, int ldx,
                      const T* w, const T* b, const int32_t* offsets, int B, int E, int K) {
-    constexpr int CH = 16;  // channels per task
+    using V = typename Vec<T>::type;
+    const int blocks = (E + W - 1) / W;
 #pragma omp parallel for schedule(static)
-    for (int e0 = 0; e0 < E; e0 += CH) {
-        int e1 = e0 + CH < E ? e0 + CH : E;
+    for (int blk = 0; blk < blocks; blk++) {
+        const int e0 = blk * W, nw = E - e0 < W ? E - e0 : W;
+        V wk[MAX_K], dwk[MAX_K], bv, dbv{};
+        load_weights(wk, bv, w, b, e0, nw, K);
+        for (int k = 0; k < K; k++) dwk[k] = V{};
         for (int s = 0; s < B; s++) {
-            int t0 = offsets[s], t1 = offsets[s + 1];
-            for (int t = t0; t < t1; t++)
-                for (int e = e0; e < e1; e++) dx[(int64_t)t * lddx + e] = 0;
+            const int t0 = offsets[s], t1 = offsets[s + 1];
+            for (int t = t0; t < t1; t++) store_row(dx, lddx, V{}, t, e0, nw);
             for (int t = t0; t < t1; t++) {
-                for (int e = e0; e < e1; e++) {
-                    T p = b[e];
-                    for (int k = 0; k < K; k++) {
-                        int src = t - (K - 1) + k;
-                        if (src >= t0) p += w[e * K + k] * x[(int64_t)src * ldx + e];
-                    }
-                    T sg = sigmoid(p);
-                    T dp = du[(int64_t)t * lddu + e] * sg * (T(1) + p * (T(1) - sg));
-                    db[e] += dp;
-                    for (int k = 0; k < K; k++) {
-                        int src = t - (K - 1) + k;
-                        if (src < t0) continue;
-                        dw[e * K + k] += dp * x[(int64_t)src * ldx + e];
-                        dx[(int64_t)src * lddx + e] += w[e * K + k] * dp;
-                    }
+                if (t + 8 < t1) __builtin_prefetch(x + (int64_t)(t + 8) * ldx + e0), __builtin_prefetch(du + (int64_t)(t + 8) * lddu + e0);
+                V xs[MAX_K], p = bv;
+                for (int k = 0; k < K; k++) {
+                    int src = t - (K - 1) + k;
+                    xs[k] = src >= t0 ? load_row<V>(x, ldx, src, e0, nw) : V{};
+                    p += wk[k] * xs[k];
+                }
+                V sg = vsigmoid(p);
+                V dp = load_row<V>(du, lddu, t, e0, nw) * sg * (splat<V>(1) + p * (splat<V>(1) - sg));
+                dbv += dp;
+                for (int k = 0; k < K; k++) {
+                    int src = t - (K - 1) + k;
+                    if (src < t0) continue;
+                    dwk[k] += dp * xs[k];
+                    store_row(dx, lddx, load_row<V>(dx, lddx, src, e0, nw) + wk[k] * dp, src, e0, nw);
                 }
             }
+        }
+        for (int i = 0; i < nw; i++) {
+            db[e0 + i] += dbv[i];
+            for (int k = 0; k < K; k++) dw[(e0 + i) * K + k] += dwk[k][i];
         }
     }
 }

@@ -95,4 +95,20 @@ inline auto hsum(V v) {
     return s;
 }
 
+// Loads a W-wide row x[t, e0 .. e0+w) into a vector, zero-filling lanes past the last channel.
+template <class V, class T>
+static inline V load_row(const T* x, int64_t ld, int t, int e0, int w) {
+    const T* p = x + (int64_t)t * ld + e0;
+    V v{};
+    if (w == W) std::memcpy(&v, p, sizeof(V));
+    else for (int i = 0; i < w; i++) v[i] = p[i];
+    return v;
+}
+template <class V, class T>
+static inline void store_row(T* x, int64_t ld, V v, int t, int e0, int w) {
+    T* p = x + (int64_t)t * ld + e0;
+    if (w == W) std::memcpy(p, &v, sizeof(V));
+    else for (int i = 0; i < w; i++) p[i] = v[i];
+}
+
 }  // namespace cpu

@@ -66,20 +66,12 @@ size_t scan_scratch_size(int Tn, int max_len, int N, int threads) {
     return (size_t)threads * per_thread_size(Tn, max_len, N) + W;
 }
 
-// Loads a W-wide row x[t, e0 .. e0+w) into a vector, zero-filling lanes past the last channel.
-template <class V, class T>
-static inline V load_row(const T* x, int64_t ld, int t, int e0, int w) {
-    const T* p = x + (int64_t)t * ld + e0;
-    V v{};
-    if (w == W) std::memcpy(&v, p, sizeof(V));
-    else for (int i = 0; i < w; i++) v[i] = p[i];
-    return v;
-}
-template <class V, class T>
-static inline void store_row(T* x, int64_t ld, V v, int t, int e0, int w) {
-    T* p = x + (int64_t)t * ld + e0;
-    if (w == W) std::memcpy(p, &v, sizeof(V));
-    else for (int i = 0; i < w; i++) p[i] = v[i];
+// Rows of one time step lie a whole row of [T, E] apart, so the hardware prefetcher (which stops at
+// page boundaries) does not run ahead of the walk through time: fetch the rows PF steps ahead by hand.
+constexpr int PF = 8;
+template <class T>
+static inline void prefetch_row(const T* x, int64_t ld, int t, int e0) {
+    __builtin_prefetch(x + (int64_t)t * ld + e0);
 }
 
 // A block's per-channel constants: A = -exp(A_log) [N][W], dt_bias and D.
@@ -108,6 +100,10 @@ void scan_forward(T* out, int ldo, const T* u, int ldu, const T* dt, int lddt, c
         for (int s = 0; s < B; s++) {
             for (int n = 0; n < N; n++) h[n] = V{};
             for (int t = offsets[s]; t < offsets[s + 1]; t++) {
+                if (t + PF < offsets[s + 1]) {
+                    prefetch_row(dt, lddt, t + PF, e0), prefetch_row(u, ldu, t + PF, e0), prefetch_row(z, ldz, t + PF, e0);
+                    prefetch_row(out, ldo, t + PF, e0), prefetch_row(Bm, ldbc, t + PF, 0);
+                }
                 V dl = vsoftplus(load_row<V>(dt, lddt, t, e0, w) + bias);
                 V uu = load_row<V>(u, ldu, t, e0, w), zz = load_row<V>(z, ldz, t, e0, w);
                 V du_ = dl * uu, y = Dv * uu;
@@ -156,6 +152,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                 // Recompute delta_t, a_t and h_t for the whole sequence.
                 for (int t = t0; t < t1; t++) {
                     const int j = t - t0;
+                    if (t + PF < t1) prefetch_row(dt, lddt, t + PF, e0), prefetch_row(u, ldu, t + PF, e0);
                     V dl = vsoftplus(load_row<V>(dt, lddt, t, e0, w) + bias);
                     V du_ = dl * load_row<V>(u, ldu, t, e0, w);
                     Dl[j] = dl;
@@ -169,6 +166,12 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                 for (int n = 0; n < N; n++) dh[n] = V{};
                 for (int t = t1 - 1; t >= t0; t--) {
                     const int j = t - t0;
+                    if (t - PF >= t0) {
+                        const int tp = t - PF;
+                        prefetch_row(u, ldu, tp, e0), prefetch_row(z, ldz, tp, e0), prefetch_row(dout, lddo, tp, e0);
+                        prefetch_row(dt, lddt, tp, e0), prefetch_row(du, lddu, tp, e0), prefetch_row(ddt, ldddt, tp, e0);
+                        prefetch_row(dz, lddz, tp, e0);
+                    }
                     const V dl = Dl[j];
                     const V* at = Aa + (size_t)j * N;
                     const V* ht = H + (size_t)j * N;
