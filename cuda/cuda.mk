@@ -23,7 +23,28 @@ endif
 # The kernel files and their tests include src/ headers (tensor.h, optim.h, cpu/layers.h).
 $(BUILD)/nvcc/cuda/%.o $(BUILD)/nvcc/tests/cuda/%.o: NVCC_FLAGS += -Isrc
 
-# The GPU check: builds everything with nvcc for sm_90 and runs the tests and benchmarks on the GPU.
+# The GPU binaries: the same kernel and test sources compiled by nvcc for sm_90 (the objects of sim.mk's
+# nvcc-check), linked with g++ against cuBLAS, the CUDA runtime and the CPU backend. nvcc-check links
+# them too, so that `make test` proves the GPU build links; they run only where there is a GPU
+# (tests/gpu_check.sh, `make gpu-check`).
+ifneq ($(NVCC),)
+CUDA_LIBDIR    := $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))/lib64
+GPU_KERNEL_OBJ := $(patsubst %.cu,$(BUILD)/nvcc/%.o,$(CUDA_KERNEL_SRC))
+GPU_TEST_OBJ   := $(patsubst %.cu,$(BUILD)/nvcc/%.o,$(CUDA_TEST_SRC))
+GPU_LDLIBS     := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart $(LDLIBS)
+
+$(BUILD)/gpu/test_cuda_gpu: $(GPU_KERNEL_OBJ) $(GPU_TEST_OBJ) $(BUILD)/tests/main.o $(BUILD)/libengine.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(GPU_LDLIBS)
+
+$(BUILD)/gpu/bench_cuda: $(BUILD)/nvcc/cuda/bench/bench_cuda.o $(GPU_KERNEL_OBJ) $(BUILD)/libengine.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(GPU_LDLIBS)
+
+nvcc-check: $(BUILD)/gpu/test_cuda_gpu $(BUILD)/gpu/bench_cuda
+endif
+
+# The GPU check: builds the GPU binaries and runs the tests and the benchmarks on the GPU, one table.
 gpu-check:
 	tests/gpu_check.sh
 .PHONY: gpu-check
