@@ -29,22 +29,26 @@ template <class T>
 void convert(T* out, const float* in, size_t n, cudaStream_t stream);  // out [n] = T(in [n])
 
 // ---- embedding.cu ------------------------------------------------------------------------------------
-// x [T, D] fp32 = wte[tokens] (+ wme[match]); tokens, match on the device.
+// x [T, D] fp32 = wte[tokens] (+ wme[match]). tokens [T] int32, match [T] uint8 (or nullptr) on the
+// device; wte [V, D], wme [2, D] (or nullptr) of type T.
 template <class T>
 void embedding_forward(float* x, const int32_t* tokens, const uint8_t* match, const T* wte, const T* wme, int Tn,
                        int D, cudaStream_t stream);
-// dwte [V, D] (+ dwme [2, D]) += dx [T, D] by rows; tokens_host, match_host are the HOST copies (the
-// buckets are built on the host). scratch: device ints, embedding_backward_scratch(T) of them.
+// dwte [V, D] fp32 (+ dwme [2, D] fp32, or nullptr) += dx [T, D] fp32 by rows; tokens_host [T],
+// match_host [T] are the HOST copies (the buckets are built on the host). scratch: device ints,
+// embedding_backward_scratch(T) of them.
 size_t embedding_backward_scratch(int Tn);
 void embedding_backward(float* dwte, float* dwme, int32_t* scratch, const float* dx, const int32_t* tokens_host,
                         const uint8_t* match_host, int Tn, int D, cudaStream_t stream);
 
 // ---- rmsnorm.cu --------------------------------------------------------------------------------------
 // With delta: x_out = x_in + delta, then out = rmsnorm(x_out) * w; without (nullptr): out = rmsnorm(x_in) * w.
+// out [T, D] T; rstd [T] fp32 (cached); x_out, x_in [T, D] fp32; delta [T, D] T; w [D] fp32.
 template <class T>
 void rmsnorm_forward(T* out, float* rstd, float* x_out, const float* x_in, const T* delta, const float* w, int Tn,
                      int D, float eps, cudaStream_t stream);
-// dx [T, D] += (fp32 residual gradient), dx_T = T(dx) (optional), dw [D] +=. scratch: rmsnorm_backward_scratch floats.
+// dx [T, D] fp32 += (the residual gradient), dx_T [T, D] = T(dx) (or nullptr), dw [D] fp32 +=;
+// dout [T, D] T; x [T, D] fp32 and rstd [T] as cached by forward; w [D]. scratch: rmsnorm_backward_scratch floats.
 size_t rmsnorm_backward_scratch(int Tn, int D);
 template <class T>
 void rmsnorm_backward(float* dx, T* dx_T, float* dw, float* scratch, const T* dout, const float* x,
@@ -53,6 +57,8 @@ void rmsnorm_backward(float* dx, T* dx_T, float* dw, float* scratch, const T* do
 void sum_partials(float* dst, const float* partial, int P, int n, cudaStream_t stream);
 
 // ---- matmul.cu ---------------------------------------------------------------------------------------
+// out [M, Nout] (ld ldo) (+)= a [M, Kin] (ld lda) @ w [Nout, Kin]^T, all T; backward: da [M, Kin] (ld ldda)
+// (+)= dout [M, Nout] (ld lddo) @ w, dw [Nout, Kin] fp32 += dout^T @ a. The stream is the handle's.
 template <class T>
 void matmul_forward(cublasHandle_t h, T* out, int ldo, const T* a, int lda, const T* w, int M, int Nout, int Kin,
                     bool accumulate);
@@ -61,6 +67,8 @@ void matmul_backward(cublasHandle_t h, T* da, int ldda, float* dw, const T* dout
                      const T* w, int M, int Nout, int Kin, bool accumulate_da);
 
 // ---- conv1d.cu ---------------------------------------------------------------------------------------
+// u [T, E] (ld ldu) = SiLU(causal conv of x [T, E] (ld ldx) with w [E, K] fp32 + b [E] fp32), per sequence.
+// Backward: dx [T, E] (ld lddx) written; dw [E, K], db [E] fp32 +=; du [T, E] (ld lddu). K in 2..4.
 template <class T>
 void conv1d_forward(T* u, int ldu, const T* x, int ldx, const float* w, const float* b, const int32_t* offsets,
                     int B, int Tn, int E, int K, cudaStream_t stream);
@@ -71,7 +79,10 @@ void conv1d_backward(T* dx, int lddx, float* dw, float* db, float* scratch, cons
                      cudaStream_t stream);
 
 // ---- scan.cu -----------------------------------------------------------------------------------------
-// ckpt: the per-chunk states cached by forward for backward, scan_checkpoint_size floats.
+// out, u, dt, z [T, E] (row strides ldo, ldu, lddt, ldz), Bm, Cm [T, N] (row stride ldbc), all T;
+// A_log [E, N], Dskip [E], dt_bias [E] fp32; ckpt: the per-chunk states forward caches for backward,
+// scan_checkpoint_size floats. Backward: du, ddt, dz [T, E] and dBm, dCm [T, N] (ld lddbc) written,
+// T; dA_log [E, N], dDskip [E], ddt_bias [E] fp32 +=; dout [T, E] T. N <= 16.
 size_t scan_checkpoint_size(int B, int Tn, int E, int N);
 size_t scan_backward_scratch(int B, int Tn, int E, int N);
 template <class T>
@@ -86,11 +97,13 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                    int B, int Tn, int E, int N, cudaStream_t stream);
 
 // ---- head.cu -----------------------------------------------------------------------------------------
-// pooled [B, D] = x[last token] (+ delta[last token]).
+// pooled [B, D] fp32 = x [T, D] fp32 at each sequence's last token (+ delta [T, D] T there, or nullptr).
 template <class T>
 void pool_last_forward(float* pooled, const float* x, const T* delta, const int32_t* offsets, int B, int D,
                        cudaStream_t stream);
+// dx [T, D] += dpooled [B, D] at the last tokens.
 void pool_last_backward(float* dx, const float* dpooled, const int32_t* offsets, int B, int D, cudaStream_t stream);
+// scores [B] = h [B, D] . w [D] + bias [1]; backward: dh [B, D] written, dw [D], dbias [1] +=. All fp32.
 void head_forward(float* scores, const float* h, const float* w, const float* bias, int B, int D, cudaStream_t stream);
 void head_backward(float* dh, float* dw, float* dbias, const float* dscores, const float* h, const float* w, int B,
                    int D, cudaStream_t stream);

@@ -1,7 +1,7 @@
 // The selective scan forward/backward (cuda/scan.cu) against cpu::scan_* (src/cpu/scan.cpp): a packed
 // batch of sequences of lengths 1, 37 and 300 (300 > one chunk of 256 steps, so the state crosses a
-// chunk through the block-prefix callback forward and through the checkpoints backward), a batch with
-// a 513-step sequence (three chunks), N 16 and 8, E 37 (not a multiple of the 16-channel backward
+// chunk through the block-prefix callback forward and through the checkpoints backward), a batch of
+// lengths 256, 5, 513 and 512 (exactly one chunk, three chunks, exactly two), N 16 and 8, E 37 (not a multiple of the 16-channel backward
 // group), B and C as slices of x_proj's output [T, R+2N], z as the gate half of xz [T, 2E], and a few
 // channels with dt + dt_bias past softplus's threshold of 20.
 #include <omp.h>
@@ -68,5 +68,7 @@ static void check_scan(const std::vector<int>& lens, int E, int N) {
 }
 
 TEST_CASE("cuda selective scan forward/backward vs CPU, N 16, fp32") { check_scan<float>({1, 37, 300}, 37, 16); }
-TEST_CASE("cuda selective scan forward/backward vs CPU, N 8, three chunks, fp32") { check_scan<float>({5, 513}, 21, 8); }
+TEST_CASE("cuda selective scan forward/backward vs CPU, N 8, lengths of exactly one and two chunks, three chunks, fp32") {
+    check_scan<float>({256, 5, 513, 512}, 21, 8);
+}
 TEST_CASE("cuda selective scan forward/backward vs CPU, N 16, bf16") { check_scan<__nv_bfloat16>({1, 37, 300}, 37, 16); }
