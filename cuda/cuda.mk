@@ -1,7 +1,8 @@
 # The CUDA backend's kernels (cuda/*.cu) and their tests (tests/cuda/*.cu), built for the simulator:
 # every kernel file and test is compiled with g++ through sim.mk's $(BUILD)/sim/%.o rule (cuda/sim/sim.h
 # force-included), linked with the simulator runtime (libsim.a) and the CPU backend (libengine.a) that
-# the tests compare against. `make test` runs the binary under SIM_ORDER fwd, rev and rand.
+# the tests compare against. `make test` runs the binary under SIM_ORDER fwd, rev and rand, and rand
+# with blocks on two OS threads (SIM_THREADS=2: blocks that race on one location would disagree).
 # The nvcc build of the same sources for a real GPU is tests/gpu_check.sh (make gpu-check).
 
 SIM_SEED        ?= 20261129
@@ -17,7 +18,8 @@ $(BUILD)/test_cuda_sim: $(CUDA_SIM_OBJ) $(BUILD)/tests/main.o $(BUILD)/libsim.a 
 
 TEST_BINS += $(BUILD)/test_cuda_sim
 TEST_CMDS += 'SIM_ORDER=fwd $(BUILD)/test_cuda_sim' 'SIM_ORDER=rev $(BUILD)/test_cuda_sim' \
-             'SIM_ORDER=rand SIM_SEED=$(SIM_SEED) $(BUILD)/test_cuda_sim'
+             'SIM_ORDER=rand SIM_SEED=$(SIM_SEED) $(BUILD)/test_cuda_sim' \
+             'SIM_ORDER=rand SIM_SEED=$(SIM_SEED) SIM_THREADS=2 $(BUILD)/test_cuda_sim'
 endif
 
 # The kernel files and their tests include src/ headers (tensor.h, optim.h, cpu/layers.h).
