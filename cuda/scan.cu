@@ -52,6 +52,12 @@
 //             This version also moves its dB/dC partials: 96 groups x T x N x 2 x 4 B = 100 MB written
 //             and read (+50 us of bandwidth at this shape), the price of determinism without atomics.
 // (Exponentials are __expf: one MUFU ex2 and one multiply; the floor counts one MUFU op each.)
+// Not yet measured on a GPU. Expected limit of this version: the backward walks its 16 channels one
+// after another and its 43 KB of shared memory allow ~5 blocks (320 threads) per SM, so it is bound by
+// the latency of ~B*E*chunks*N/16 serial scan steps per block, not by the floor (estimate: several
+// times the floor at the shape above). The way forward: 2-D blocks that scan Y channels at once (each
+// channel a segment of one BlockScan, reset by a = 0 at the segment start, with the chunk carry folded
+// into the first element), so a block takes Y times fewer serial steps.
 #include <cub/cub.cuh>
 
 #include "kernels.h"
