@@ -43,10 +43,10 @@ brc=$?
 
 echo
 echo "== results ($(date -u +%FT%TZ), $(( $(date +%s) - start )) s)"
-echo "| check (GPU vs CPU backend)                   | n      | max abs err | atol    | rtol    | status |"
-echo "|----------------------------------------------|--------|-------------|---------|---------|--------|"
+echo "| check (GPU vs CPU backend)                   | n      | max abs err | atol    | rtol    | of tol | status |"
+echo "|----------------------------------------------|--------|-------------|---------|---------|--------|--------|"
 grep -E 'max\|err\|' "$out/tests.log" |
-  sed -E 's/^  (.{44}) n=([0-9]+) +first.* max\|err\| ([^ ]+) at [0-9]+ \(atol ([^,]+), rtol ([^)]+)\) (.*)$/| \1 | \2 | \3 | \4 | \5 | \6 |/'
+  sed -E 's/^  (.{44}) n=([0-9]+) +first.* max\|err\| ([^ ]+) at [0-9]+ \(atol ([^,]+), rtol ([^,]+), ([0-9]+)% of tol\) (.*)$/| \1 | \2 | \3 | \4 | \5 | \6% | \7 |/'
 grep -E '^\[doctest\] (test cases|assertions)' "$out/tests.log" || { echo "tests: no doctest summary (exit $trc):"; tail -n 5 "$out/tests.log"; }
 grep -E 'ERROR|error:' "$out/tests.log" | head -n 20
 echo

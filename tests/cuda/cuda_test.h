@@ -106,17 +106,18 @@ inline bool check_close(const std::string& what, const std::vector<float>& got, 
     double ss = 0;
     for (float w : want) ss += (double)w * w;
     const double atol = rtol * (scale >= 0 ? scale : std::sqrt(ss / (want.empty() ? 1 : want.size())));
-    double worst = 0;
+    double worst = 0, used = 0;  // the largest error, and the largest err / (atol + rtol |want|)
     size_t worst_i = 0, bad = 0, nans = 0;
     for (size_t i = 0; i < got.size(); i++) {
-        const double err = std::fabs((double)got[i] - want[i]);
-        if (!(err <= atol + rtol * std::fabs((double)want[i]))) bad++;
+        const double err = std::fabs((double)got[i] - want[i]), tol = atol + rtol * std::fabs((double)want[i]);
+        if (!(err <= tol)) bad++;
         if (std::isnan(err)) nans++;
         else if (err > worst) worst = err, worst_i = i;
+        if (tol > 0 && err / tol > used) used = err / tol;
     }
     std::printf("  %-44s n=%-6zu first", what.c_str(), got.size());
     for (size_t i = 0; i < got.size() && i < 2; i++) std::printf(" %+.6g/%+.6g", got[i], want[i]);
-    std::printf("  max|err| %.2e at %zu (atol %.1e, rtol %.1e) %s", worst, worst_i, atol, rtol,
+    std::printf("  max|err| %.2e at %zu (atol %.1e, rtol %.1e, %.0f%% of tol) %s", worst, worst_i, atol, rtol, 100 * used,
                 bad ? (std::to_string(bad) + " BAD").c_str() : "ok");
     if (nans) std::printf(" (%zu NaN: unwritten?)", nans);
     std::printf("\n");
