@@ -62,7 +62,8 @@ __global__ void embedding_backward_kernel(float* table, const int32_t* positions
 int bucket_by_key(int32_t* positions, std::vector<int32_t>& starts, std::vector<int32_t>& ids,
                   const std::vector<int32_t>& keys) {
     const int Tn = (int)keys.size();
-    std::vector<int32_t> order(Tn);
+    static thread_local std::vector<int32_t> order;
+    order.resize(Tn);
     for (int t = 0; t < Tn; t++) order[t] = t;
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return keys[a] < keys[b]; });
     starts.clear();
@@ -96,8 +97,12 @@ void embedding_backward(float* dwte, float* dwme, int32_t* scratch, const float*
     if (Tn == 0) return;
     // Host: the bucket tables, laid out in one staging array and copied in one call:
     // [positions by token: T][starts: U+1][ids: U] then, with wme, [positions by flag: T][starts][ids].
-    std::vector<int32_t> stage(embedding_backward_scratch(Tn));
-    std::vector<int32_t> starts, ids, keys(tokens_host, tokens_host + Tn);
+    // The host arrays are kept between calls (no allocation once they reach the largest batch). The copy
+    // is from pageable memory, so it waits for the stream's earlier work to reach it: call this where
+    // that is acceptable (at the end of a backward pass, it is).
+    static thread_local std::vector<int32_t> stage, starts, ids, keys;
+    stage.resize(embedding_backward_scratch(Tn));
+    keys.assign(tokens_host, tokens_host + Tn);
     const int U = bucket_by_key(stage.data(), starts, ids, keys);
     size_t at = Tn;
     const size_t starts_at = at;
@@ -116,7 +121,6 @@ void embedding_backward(float* dwte, float* dwme, int32_t* scratch, const float*
         std::memcpy(stage.data() + at, ids.data(), ids.size() * 4), at += ids.size();
     }
     CUDA_CHECK(cudaMemcpyAsync(scratch, stage.data(), at * 4, cudaMemcpyHostToDevice, stream));
-    // The copy reads `stage` (pageable) before it returns, so the vector may die after this point.
     dim3 grid(U, ceil_div(D, EMB_THREADS));
     launch(embedding_backward_kernel, grid, dim3(EMB_THREADS), 0, stream, dwte, scratch, scratch + starts_at,
            scratch + ids_at, dx, D);
