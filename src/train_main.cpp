@@ -46,10 +46,12 @@ static const char* USAGE = R"(usage: ./train [flags]
     --dt-rank N (ceil(d_model/16))  --match 0|1 (1: exact-match flag embedding)
   training
     --group G (8)  --batch Q (8 groups per step)  --max-len N (128)  --steps N (1000)
-    --lr X (2e-3)  --warmup N (steps/20)  --weight-decay X (0.1)  --clip X (1.0)  --seed N (1)
+    --lr X (2e-3)  --warmup N (steps/20)  --beta2 X (0.95)  --weight-decay X (0.1)  --clip X (1.0)
+    --seed N (1)
     --device cpu|cuda|auto (auto)  --threads N (all cores)
   evaluation and output
-    --eval-every N (500)  --eval-queries N (500)  --eval-depth N (50)  --checkpoint-every N (500)
+    --eval-every N (500)  --eval-queries N (500: spread evenly over the split)  --eval-depth N (50)
+    --checkpoint-every N (500)
     --out FILE (weights/model.bin; also FILE.ckpt, FILE.log.jsonl)  --resume CHECKPOINT
 )";
 
@@ -58,7 +60,7 @@ struct Args {
     std::string device = "auto";
     int d_model = 128, layers = 3, d_state = 16, expand = 2, d_conv = 4, dt_rank = 0, match = 1;
     int group = 8, batch = 8, max_len = 128, steps = 1000, warmup = -1, seed = 1, threads = 0;
-    double lr = 2e-3, weight_decay = 0.1, clip = 1.0;
+    double lr = 2e-3, beta2 = 0.95, weight_decay = 0.1, clip = 1.0;
     int eval_every = 500, eval_queries = 500, eval_depth = 50, checkpoint_every = 500;
 };
 
@@ -106,6 +108,7 @@ static Args parse_args(int argc, char** argv) {
         else if (k == "--threads") a.threads = integer(1, 4096);
         else if (k == "--lr") a.lr = num(0, 10);
         else if (k == "--weight-decay") a.weight_decay = num(0, 10);
+        else if (k == "--beta2") a.beta2 = num(0, 0.999999);
         else if (k == "--clip") a.clip = num(0, 1e9);
         else if (k == "--eval-every") a.eval_every = integer(0, 1e9);
         else if (k == "--eval-queries") a.eval_queries = integer(1, 1e9);
@@ -144,11 +147,18 @@ static std::vector<Data::Query> load_split(const std::string& dir, const std::st
     std::vector<TextRecord> qs = read_queries(dir + "/queries." + split + ".tsv");
     Qrels qrels = read_qrels(dir + "/qrels." + split + ".txt");
     Run run = read_run(dir + "/bm25." + split + ".trec");
+    // At most `limit` judged queries, spread evenly over the file (qids are sorted by part of speech, so
+    // the first ones alone would all be adjectives).
+    std::vector<const TextRecord*> judged;
+    for (const TextRecord& r : qs)
+        if (qrels.count(r.id)) judged.push_back(&r);
+    std::vector<const TextRecord*> picked;
+    for (size_t i = 0; i < std::min(limit, judged.size()); i++)
+        picked.push_back(judged[limit >= judged.size() ? i : i * judged.size() / limit]);
     std::vector<Data::Query> out;
-    for (const TextRecord& r : qs) {
-        if (out.size() >= limit) break;
+    for (const TextRecord* rp : picked) {
+        const TextRecord& r = *rp;
         auto j = qrels.find(r.id);
-        if (j == qrels.end()) continue;
         Data::Query q;
         q.qid = r.id;
         for (auto& [docid, rel] : j->second) {
@@ -327,7 +337,7 @@ int main(int argc, char** argv) {
         std::printf("model: Mamba-1 D %d, %d layers, N %d, E %d, R %d, V %d, match %d: %.2fM parameters; "
                     "%d threads\n", c.D, c.L, c.N, c.E, c.R, c.V, c.match, nparams / 1e6, omp_get_max_threads());
         AdamWConfig oc;
-        oc.lr = (float)a.lr, oc.weight_decay = (float)a.weight_decay, oc.clip = (float)a.clip;
+        oc.lr = (float)a.lr, oc.beta2 = (float)a.beta2, oc.weight_decay = (float)a.weight_decay, oc.clip = (float)a.clip;
         oc.warmup = a.warmup, oc.total_steps = a.steps;
         ModelExtras extras{tok_json, "Document: {doc}\n\nQuery: {query}", (double)a.max_len, -1};
 
