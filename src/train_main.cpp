@@ -178,9 +178,8 @@ static std::vector<Data::Query> load_split(const std::string& dir, const std::st
                 q.bm25_score.push_back(sd.score);
             }
         }
-        q.enc.ids.clear();
+        q.enc = encode_text(tok, r.text, max_len);
         out.push_back(std::move(q));
-        out.back().enc = encode_text(tok, r.text, max_len);
     }
     return out;
 }
