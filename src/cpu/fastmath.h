@@ -46,6 +46,28 @@ inline vd vexp(vd x) {
     return x;
 }
 
+// 2^x for x <= 0 (the scan's decays exp(delta A) = 2^(delta A log2 e) with A < 0 < delta): inputs below
+// -126 are treated as -126. x = n + f with n an integer and |f| <= 1/2; 2^f is Cephes' exp2f
+// polynomial (about 2 ulp); 2^n is built in the exponent bits. Four operations fewer than vexp.
+inline vf vexp2_nonpos(vf x) {
+    x = x < -126.0f ? splat<vf>(-126.0f) : x;
+    vf big = x + 12582912.0f;  // 1.5 * 2^23: the low mantissa bits of big hold round(x)
+    vf n = big - 12582912.0f, f = x - n;
+    vf p = splat<vf>(1.535336188319500e-4f);
+    p = p * f + 1.339887440266574e-3f;
+    p = p * f + 9.618437357674640e-3f;
+    p = p * f + 5.550332471162809e-2f;
+    p = p * f + 2.402264791363012e-1f;
+    p = p * f + 6.931472028550421e-1f;
+    p = p * f + 1.0f;
+    vi e = ((vi)big << 23) + (127 << 23);  // round(x) + 127 in the exponent field
+    return p * (vf)e;
+}
+inline vd vexp2_nonpos(vd x) {
+    for (int i = 0; i < W; i++) x[i] = std::exp2(x[i]);
+    return x;
+}
+
 // log, for normal positive inputs.
 inline vf vlog(vf x) {
     vi bits = (vi)x;
@@ -88,11 +110,26 @@ inline V vsigmoid(V v) {
     return splat<V>(1) / (vexp(-v) + splat<V>(1));
 }
 
+// Sixteen horizontal sums at once: lane i of the result is the sum of the lanes of v[i]. A tree of
+// W - 1 = 15 two-source shuffles pairs and adds halves, then quarters, ... (4 stages, 30 shuffles and
+// 15 adds for 16 sums, where summing each vector alone costs 15 dependent scalar adds). The tree
+// leaves the sums in bit-reversed lane order; one last permute restores it.
 template <class V>
-inline auto hsum(V v) {
-    decltype(v[0] + 0) s = 0;
-    for (int i = 0; i < W; i++) s += v[i];
-    return s;
+inline V hsum16(const V* v) {
+    static_assert(W == 16);
+    V a[8], b[4], c[2];
+    for (int k = 0; k < 8; k++)
+        a[k] = __builtin_shufflevector(v[2 * k], v[2 * k + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               __builtin_shufflevector(v[2 * k], v[2 * k + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int k = 0; k < 4; k++)
+        b[k] = __builtin_shufflevector(a[2 * k], a[2 * k + 1], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
+               __builtin_shufflevector(a[2 * k], a[2 * k + 1], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int k = 0; k < 2; k++)
+        c[k] = __builtin_shufflevector(b[2 * k], b[2 * k + 1], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29) +
+               __builtin_shufflevector(b[2 * k], b[2 * k + 1], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    V s = __builtin_shufflevector(c[0], c[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30) +
+          __builtin_shufflevector(c[0], c[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    return __builtin_shufflevector(s, s, 0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15);
 }
 
 // Loads a W-wide row x[t, e0 .. e0+w) into a vector, zero-filling lanes past the last channel.

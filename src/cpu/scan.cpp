@@ -74,15 +74,18 @@ static inline void prefetch_row(const T* x, int64_t ld, int t, int e0) {
     __builtin_prefetch(x + (int64_t)t * ld + e0);
 }
 
-// A block's per-channel constants: A = -exp(A_log) [N][W], dt_bias and D.
+// A block's per-channel constants: A = -exp(A_log) [N][W], A2 = A log2(e) (so that exp(delta A) =
+// 2^(delta A2)), dt_bias and D.
 template <class V, class T>
-static void load_block(V* A, V& bias, V& Dv, const T* A_log, const T* dt_bias, const T* Dskip, int e0, int w, int N) {
+static void load_block(V* A, V* A2, V& bias, V& Dv, const T* A_log, const T* dt_bias, const T* Dskip, int e0, int w,
+                       int N) {
     bias = V{}, Dv = V{};
     for (int n = 0; n < N; n++) A[n] = V{};
     for (int i = 0; i < w; i++) {
         bias[i] = dt_bias[e0 + i], Dv[i] = Dskip[e0 + i];
         for (int n = 0; n < N; n++) A[n][i] = -std::exp(A_log[(int64_t)(e0 + i) * N + n]);
     }
+    for (int n = 0; n < N; n++) A2[n] = A[n] * (T)1.44269504088896340736;
 }
 
 template <class T>
@@ -95,8 +98,8 @@ void scan_forward(T* out, int ldo, const T* u, int ldu, const T* dt, int lddt, c
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < blocks; blk++) {
         const int e0 = blk * W, w = E - e0 < W ? E - e0 : W;
-        V A[MAX_N], h[MAX_N], bias, Dv;
-        load_block(A, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
+        V A[MAX_N], A2[MAX_N], h[MAX_N], bias, Dv;
+        load_block(A, A2, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
         for (int s = 0; s < B; s++) {
             for (int n = 0; n < N; n++) h[n] = V{};
             for (int t = offsets[s]; t < offsets[s + 1]; t++) {
@@ -110,7 +113,7 @@ void scan_forward(T* out, int ldo, const T* u, int ldu, const T* dt, int lddt, c
                 const T* Bt = Bm + (int64_t)t * ldbc;
                 const T* Ct = Cm + (int64_t)t * ldbc;
                 for (int n = 0; n < N; n++) {
-                    h[n] = vexp(dl * A[n]) * h[n] + du_ * Bt[n];
+                    h[n] = vexp2_nonpos(dl * A2[n]) * h[n] + du_ * Bt[n];
                     y += h[n] * Ct[n];
                 }
                 store_row(out, ldo, y * zz * vsigmoid(zz), t, e0, w);
@@ -144,9 +147,10 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
 #pragma omp for schedule(static)
         for (int blk = 0; blk < blocks; blk++) {
             const int e0 = blk * W, w = E - e0 < W ? E - e0 : W;
-            V A[MAX_N], dh[MAX_N], dA[MAX_N], bias, Dv, dD{}, dbias{};
-            load_block(A, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
-            for (int n = 0; n < N; n++) dA[n] = V{};
+            V A[MAX_N], A2[MAX_N], dh[MAX_N], dA[MAX_N], bias, Dv, dD{}, dbias{};
+            V dBv[MAX_N], dCv[MAX_N], Zero[MAX_N];  // [N] rounded up to whole groups of W, zero past N
+            load_block(A, A2, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
+            for (int n = 0; n < MAX_N; n++) dA[n] = dBv[n] = dCv[n] = Zero[n] = V{};
             for (int s = 0; s < B; s++) {
                 const int t0 = offsets[s], t1 = offsets[s + 1];
                 // Recompute delta_t, a_t and h_t for the whole sequence.
@@ -158,7 +162,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                     Dl[j] = dl;
                     const T* Bt = Bm + (int64_t)t * ldbc;
                     for (int n = 0; n < N; n++) {
-                        V a = vexp(dl * A[n]);
+                        V a = vexp2_nonpos(dl * A2[n]);
                         Aa[(size_t)j * N + n] = a;
                         H[(size_t)j * N + n] = (j ? a * H[(size_t)(j - 1) * N + n] : V{}) + du_ * Bt[n];
                     }
@@ -175,6 +179,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                     const V dl = Dl[j];
                     const V* at = Aa + (size_t)j * N;
                     const V* ht = H + (size_t)j * N;
+                    const V* hp = j ? ht - N : Zero;  // h_{t-1}: zero before the first token
                     const T* Bt = Bm + (int64_t)t * ldbc;
                     const T* Ct = Cm + (int64_t)t * ldbc;
                     V uu = load_row<V>(u, ldu, t, e0, w), zz = load_row<V>(z, ldz, t, e0, w);
@@ -185,19 +190,27 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                     V dzz = g * y * sz * (splat<V>(1) + zz * (splat<V>(1) - sz));
                     V dy = g * zz * sz;
                     dD += dy * uu;
-                    V dut = dy * Dv, ddl{}, dlu = dl * uu;
-                    T* dBt = dB_part + (int64_t)t * N;
-                    T* dCt = dC_part + (int64_t)t * N;
+                    V dlu = dl * uu, ddl{}, dhB{};
                     for (int n = 0; n < N; n++) {
                         V d = dh[n] + dy * Ct[n];  // dh_t = dy_t C_t + a_{t+1} dh_{t+1}
-                        dCt[n] += hsum(dy * ht[n]);
-                        V da = j ? d * H[(size_t)(j - 1) * N + n] : V{};
-                        V ada = da * at[n];
-                        ddl += d * uu * Bt[n] + ada * A[n];
+                        V ada = d * hp[n] * at[n];
+                        dCv[n] = dy * ht[n];      // this block's terms of dC[t, n] and dB[t, n],
+                        dBv[n] = d * dlu;         // summed over its channels below
+                        dhB += d * Bt[n];
+                        ddl += ada * A[n];
                         dA[n] += ada * dl;
-                        dBt[n] += hsum(d * dlu);
-                        dut += d * dl * Bt[n];
                         dh[n] = d * at[n];
+                    }
+                    // sum_n dh_n delta B_n u and sum_n dh_n delta B_n: the du and ddelta terms through B.
+                    ddl += dhB * uu;
+                    V dut = dy * Dv + dhB * dl;
+                    T* dBt = dB_part + (int64_t)t * N;
+                    T* dCt = dC_part + (int64_t)t * N;
+                    for (int n0 = 0; n0 < N; n0 += W) {
+                        V sb = hsum16(dBv + n0), sc = hsum16(dCv + n0);
+                        const int m = N - n0 < W ? N - n0 : W;
+                        store_row(dBt, 0, load_row<V>(dBt, 0, 0, n0, m) + sb, 0, n0, m);
+                        store_row(dCt, 0, load_row<V>(dCt, 0, 0, n0, m) + sc, 0, n0, m);
                     }
                     ddl = v > 20 ? ddl : ddl * vsigmoid(v);
                     dbias += ddl;
