@@ -5,7 +5,7 @@
 //   v_t       = dt[t, e] + dt_bias[e]
 //   delta_t   = softplus(v_t)               (= v_t when v_t > 20, as torch.nn.functional.softplus)
 //   A_n       = -exp(A_log[e, n])
-//   a_t,n     = exp(delta_t A_n)
+//   a_t,n     = exp(delta_t A_n)          (computed as 2^(delta_t A_n log2 e), fastmath.h's vexp2_nonpos)
 //   h_t,n     = a_t,n h_{t-1},n + delta_t B[t, n] u[t, e]
 //   y_t       = sum_n C[t, n] h_t,n + Dskip[e] u[t, e]
 //   out[t, e] = y_t * SiLU(z[t, e])
@@ -32,7 +32,9 @@
 // per-thread scratch (for one block of channels: [len, N, W] each; no T*E*N tensor is ever stored). dB and dC are sums over channels, which
 // run on different threads: each thread owns whole channels (all sequences of channel e, so dA_log,
 // dDskip and ddt_bias are summed in a fixed order) and sums dB, dC into its own [T, N] partials, added
-// in thread order at the end (deterministic for a given thread count). du, ddt, dz, dB, dC are WRITTEN; dA_log, dDskip and
+// in thread order at the end (deterministic for a given thread count). Within a block the W channels'
+// terms of sixteen states are summed at once by a shuffle tree (hsum16), not one vector at a time.
+// The sums through B are taken once per token: sum_n dh_n B_n gives both du's and ddelta's terms. du, ddt, dz, dB, dC are WRITTEN; dA_log, dDskip and
 // ddt_bias ACCUMULATED.
 //
 // Vectorisation: a thread takes a block of W = 16 adjacent channels (one AVX-512 register of fp32, two of
