@@ -41,7 +41,7 @@ $(BUILD)/.deps:
 # Every src/**/*.cpp is part of the engine library except the programs (src/*_main.cpp), which become
 # build/bin/<name>; the two user-facing ones, rerank and train, are also linked at the top (./rerank,
 # ./train) by `make` (./train is a link, not a target: `make train` is the main job).
-LIB_SRC   := $(filter-out %_main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
+LIB_SRC   := $(filter-out %_main.cpp src/cuda_none.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 PROGRAMS  := $(patsubst src/%_main.cpp,$(BUILD)/bin/%,$(wildcard src/*_main.cpp))
 TOP       := $(filter rerank train,$(notdir $(PROGRAMS)))
