@@ -308,6 +308,8 @@ std::string cuda_unavailable() {
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         cudaGetLastError();  // clear it: later calls must not report it again
+        if (e == cudaErrorNoDevice) return "no CUDA device found";
+        if (e == cudaErrorInsufficientDriver) return "no NVIDIA driver found, or one too old for this build's CUDA runtime";
         return strfmt("no usable CUDA device (%s)", cudaGetErrorString(e));
     }
     return n > 0 ? "" : "no CUDA device found";

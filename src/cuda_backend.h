@@ -11,6 +11,7 @@
 // Synchronisation: a training step waits for the GPU once, to read the loss and the gradient norm; a
 // forward once, to read the scores.
 #pragma once
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -42,14 +43,23 @@ void cuda_forward(CudaModel* g, const Batch& batch, float* scores);
 double cuda_train_step(CudaModel* g, const AdamWConfig& oc, TrainState& st, const Batch& batch, int G,
                        double* grad_norm = nullptr);
 
-// --device cpu|cuda|auto for `program`: true for cuda. auto takes cuda when cuda_unavailable() is "";
-// the choice goes to stderr. --device cuda where CUDA cannot run: fatal(), one line.
-inline bool choose_cuda(const std::string& device, const char* program) {
+// --device cpu|cuda|auto and --precision bf16|fp32 of `program`: true for cuda. auto takes cuda when
+// cuda_unavailable() is "". Where cuda runs, and where auto falls back to the CPU, a line on stderr says
+// so. --device cuda where CUDA cannot run, or a bad value: fatal(), one line.
+inline bool choose_cuda(const std::string& device, const std::string& precision, const char* program) {
+    if (device != "auto" && device != "cpu" && device != "cuda") fatal("--device %s: expected cpu, cuda or auto", device.c_str());
+    if (precision != "bf16" && precision != "fp32") fatal("--precision %s: expected bf16 or fp32", precision.c_str());
     if (device == "cpu") return false;
     const std::string why = cuda_unavailable();
     if (device == "cuda" && !why.empty()) fatal("--device cuda: %s", why.c_str());
-    if (device == "cuda") return true;
-    std::fprintf(stderr, "%s: --device auto: %s\n", program,
-                 why.empty() ? ("cuda (" + cuda_device_name() + ")").c_str() : ("cpu (" + why + ")").c_str());
+    if (why.empty()) std::fprintf(stderr, "%s: device cuda (%s), %s\n", program, cuda_device_name().c_str(), precision.c_str());
+    else std::fprintf(stderr, "%s: --device auto: cpu (%s)\n", program, why.c_str());
     return why.empty();
+}
+
+// The forward of whichever backend was chosen: the GPU copy g when set, else the CPU model m.
+inline void backend_scores(Mamba<float>& m, CudaModel* g, const Batch& batch, float* scores) {
+    if (g) return cuda_forward(g, batch, scores);
+    const float* s = mamba_forward(m, batch);
+    std::copy(s, s + batch.B(), scores);
 }
