@@ -41,7 +41,7 @@ $(BUILD)/.deps:
 # Every src/**/*.cpp is part of the engine library except the programs (src/*_main.cpp), which become
 # build/bin/<name>; the two user-facing ones, rerank and train, are also linked at the top (./rerank,
 # ./train) by `make` (./train is a link, not a target: `make train` is the main job).
-LIB_SRC   := $(filter-out %_main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
+LIB_SRC   := $(filter-out %_main.cpp src/cuda_none.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 PROGRAMS  := $(patsubst src/%_main.cpp,$(BUILD)/bin/%,$(wildcard src/*_main.cpp))
 TOP       := $(filter rerank train,$(notdir $(PROGRAMS)))
@@ -75,6 +75,22 @@ $(BUILD)/test_engine: $(TEST_OBJ) $(BUILD)/libengine.a
 
 # Fragments owned by parts of the engine (the simulator, the CUDA backend, the data builder).
 include $(wildcard src/*.mk cuda/*.mk cuda/sim/*.mk)
+
+# ./train and ./rerank run on the CPU or on the GPU (--device). With nvcc on the PATH they are linked
+# with the cuda backend: cuda/*.cu compiled by nvcc for sm_90 (cuda.mk's GPU objects, shared with
+# nvcc-check) and cuBLAS and the CUDA runtime, found through an rpath; they still run on a machine
+# without a GPU (--device auto then takes the CPU). Without nvcc, src/cuda_none.cpp stands in and
+# --device cuda says that the build has no CUDA backend.
+ifneq ($(NVCC),)
+BACKEND_OBJ    := $(GPU_KERNEL_OBJ)
+BACKEND_LDLIBS := $(GPU_LDLIBS)
+else
+BACKEND_OBJ    := $(BUILD)/src/cuda_none.o
+BACKEND_LDLIBS := $(LDLIBS)
+endif
+$(BUILD)/bin/train $(BUILD)/bin/rerank: $(BUILD)/bin/%: $(BUILD)/src/%_main.o $(BACKEND_OBJ) $(BUILD)/libengine.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(BACKEND_LDLIBS)
 
 test: $(TEST_BINS) all
 	@tests/run_tests.sh $(TEST_CMDS)

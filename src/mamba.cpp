@@ -1,5 +1,5 @@
-// Model orchestration of the Mamba-1 reranker over the CPU layers (math and shapes in mamba.h; each
-// layer's math and backward derivation in src/cpu/<layer>.cpp).
+// The Mamba-1 reranker on the CPU backend: tables, setup, initialisation, and the CPU policy that runs
+// the one layer order of mamba_orchestration.h over the layers of src/cpu/ (math and shapes in mamba.h).
 #include "mamba.h"
 
 #include <omp.h>
@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "cpu/layers.h"
+#include "mamba_orchestration.h"
 #include "rng.h"
 
 std::string mamba_config_error(const MambaConfig& c) {
@@ -54,25 +55,6 @@ TensorTable mamba_param_table(const MambaConfig& c) {
 }
 
 template <class T>
-MambaWeights<T> mamba_weights_view(const MambaConfig& c, const TensorTable& table, T* base) {
-    auto at = [&](const std::string& name) { return base + table.offset(name); };
-    MambaWeights<T> w;
-    w.wte = at("backbone.embeddings.weight");
-    w.wme = c.match ? at("backbone.match_embeddings.weight") : nullptr;
-    for (int l = 0; l < c.L; l++) {
-        std::string p = "backbone.layers." + std::to_string(l) + ".";
-        w.layers.push_back({at(p + "norm.weight"), at(p + "mixer.in_proj.weight"), at(p + "mixer.conv1d.weight"),
-                            at(p + "mixer.conv1d.bias"), at(p + "mixer.x_proj.weight"),
-                            at(p + "mixer.dt_proj.weight"), at(p + "mixer.dt_proj.bias"), at(p + "mixer.A_log"),
-                            at(p + "mixer.D"), at(p + "mixer.out_proj.weight")});
-    }
-    w.norm_f = at("backbone.norm_f.weight");
-    w.head_w = at("score.weight");
-    w.head_b = at("score.bias");
-    return w;
-}
-
-template <class T>
 void mamba_setup(Mamba<T>& m, const MambaConfig& c, bool training) {
     std::string err = mamba_config_error(c);
     if (!err.empty()) fatal("model config: %s", err.c_str());
@@ -106,7 +88,7 @@ void mamba_setup_acts(Mamba<T>& m, int max_tokens, int max_seqs, int max_len) {
         t.add(p + "dt", {Tn, E});
         t.add(p + "y", {Tn, E});
     }
-    t.add("x_out", {Tn, D});
+    t.add("delta", {Tn, D});
     t.add("pooled", {Bn, D});
     t.add("rstd_f", {Bn});
     t.add("h", {Bn, D});
@@ -131,12 +113,13 @@ void mamba_setup_acts(Mamba<T>& m, int max_tokens, int max_seqs, int max_len) {
     for (int l = 0; l < c.L; l++) {
         std::string p = "layers." + std::to_string(l) + ".";
         a.layers.push_back({at(p + "x"), at(p + "rstd"), at(p + "hn"), at(p + "xz"), at(p + "u"), at(p + "dbc"),
-                            at(p + "dt"), at(p + "y")});
+                            at(p + "dt"), at(p + "y"), nullptr});
     }
-    a.x_out = at("x_out"), a.pooled = at("pooled"), a.rstd_f = at("rstd_f"), a.h = at("h"), a.scores = at("scores");
-    a.dx = at("dx"), a.dhn = at("dhn"), a.dxz = at("dxz"), a.du = at("du"), a.ddbc = at("ddbc"), a.ddt = at("ddt");
-    a.dy = at("dy"), a.dpooled = at("dpooled"), a.dh = at("dh"), a.dscores = at("dscores");
-    a.scan_scratch = at("scan_scratch");
+    a.delta = at("delta"), a.pooled = at("pooled"), a.rstd_f = at("rstd_f"), a.h = at("h"), a.scores = at("scores");
+    a.dx = at("dx"), a.dx_act = a.dx;  // one element type: dx is its own copy in Act
+    a.dhn = at("dhn"), a.dxz = at("dxz"), a.du = at("du"), a.ddbc = at("ddbc"), a.ddt = at("ddt"), a.dy = at("dy");
+    a.dpooled = at("dpooled"), a.dh = at("dh"), a.dscores = at("dscores");
+    m.scan_scratch = at("scan_scratch");
     m.tokens = Buffer<int32_t>(max_tokens);
     m.offsets = Buffer<int32_t>(max_seqs + 1);
     m.match = Buffer<uint8_t>(max_tokens);
@@ -177,87 +160,124 @@ void mamba_init_random(Mamba<T>& m, uint64_t seed) {
     w.head_b[0] = 0;
 }
 
-template <class T>
-const T* mamba_forward(Mamba<T>& m, const Batch& batch) {
-    const MambaConfig& c = m.cfg;
-    const int B = batch.B(), Tn = batch.T(), D = c.D, E = c.E, N = c.N, R = c.R, P = R + 2 * N;
-    int max_len = 0;
+int check_batch(const Batch& batch, const MambaConfig& c, int max_tokens, int max_seqs, int max_len) {
+    const int B = batch.B(), Tn = batch.T();
+    int longest = 0;
     for (int b = 0; b < B; b++) {
         int len = batch.offsets[b + 1] - batch.offsets[b];
         if (len < 1) fatal("batch: sequence %d is empty", b);
-        max_len = std::max(max_len, len);
+        longest = std::max(longest, len);
     }
-    if (B < 1 || Tn > m.max_tokens || B > m.max_seqs || max_len > m.max_len)
-        fatal("batch of %d sequences, %d tokens, longest %d exceeds the setup (%d, %d, %d)", B, Tn, max_len,
-              m.max_seqs, m.max_tokens, m.max_len);
+    if (B < 1 || Tn > max_tokens || B > max_seqs || longest > max_len)
+        fatal("batch of %d sequences, %d tokens, longest %d exceeds the setup (%d, %d, %d)", B, Tn, longest, max_seqs,
+              max_tokens, max_len);
     for (int t = 0; t < Tn; t++)
         if (batch.tokens[t] < 0 || batch.tokens[t] >= c.V)
             fatal("batch: token id %d at position %d is outside the vocabulary (%d)", batch.tokens[t], t, c.V);
     if (c.match && (int)batch.match.size() != Tn) fatal("batch: the model needs exact-match flags");
+    return longest;
+}
+
+namespace {
+
+// The CPU policy of mamba_orchestration.h: one element type T for everything; the batch (host arrays)
+// and the scan's scratch are the model's.
+template <class T>
+struct CpuOps {
+    using Act = T;
+    using Res = T;
+    using Par = T;
+    const int32_t* tokens;
+    const uint8_t* match;  // nullptr: no match feature
+    const int32_t* offsets;
+    int max_len;           // the batch's longest sequence
+    T* scan_scratch;
+
+    void embedding_forward(T* x, const T* wte, const T* wme, int Tn, int D) {
+        cpu::embedding_forward(x, tokens, match, wte, wme, Tn, D);
+    }
+    void rmsnorm_forward(T* out, T* rstd, T* x_out, const T* x_in, const T* delta, const T* w, int Tn, int D,
+                         float eps) {
+        cpu::rmsnorm_forward(out, rstd, x_out, x_in, delta, w, Tn, D, eps);
+    }
+    void matmul_forward(T* out, int ldo, const T* a, int lda, const T* w, int M, int Nout, int Kin, bool accumulate) {
+        cpu::matmul_forward(out, ldo, a, lda, w, M, Nout, Kin, accumulate);
+    }
+    void conv1d_forward(T* u, int ldu, const T* x, int ldx, const T* w, const T* b, int B, int Tn, int E, int K) {
+        cpu::conv1d_forward(u, ldu, x, ldx, w, b, offsets, B, E, K);
+    }
+    void scan_forward(T* out, int ldo, T* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
+                      int ldbc, const T* z, int ldz, const T* A_log, const T* Dskip, const T* dt_bias, int B, int Tn,
+                      int E, int N) {
+        cpu::scan_forward(out, ldo, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, B, E, N);
+    }
+    void pool_last(T* pooled, const T* x, const T* delta, int B, int D) { cpu::pool_last(pooled, x, delta, offsets, B, D); }
+    void head_forward(T* scores, const T* h, const T* w, const T* bias, int B, int D) {
+        cpu::head_forward(scores, h, w, bias, B, D);
+    }
+
+    void head_backward(T* dh, T* dw, T* dbias, const T* dscores, const T* h, const T* w, int B, int D) {
+        cpu::head_backward(dh, dw, dbias, dscores, h, w, B, D);
+    }
+    void zero(T* p, size_t n) { std::memset((void*)p, 0, sizeof(T) * n); }
+    void to_act(T* dst, const T* src, size_t n) { ENGINE_ASSERT(dst == src); }
+    // dx_act is dx itself here (or null): nothing to copy.
+    void rmsnorm_backward(T* dx, T* dx_act, T* dw, const T* dout, const T* x, const T* rstd, const T* w, int Tn,
+                          int D) {
+        cpu::rmsnorm_backward(dx, dw, dout, x, rstd, w, Tn, D);
+    }
+    void pool_last_backward(T* dx, const T* dpooled, int B, int D) { cpu::pool_last_backward(dx, dpooled, offsets, B, D); }
+    void matmul_backward(T* da, int ldda, T* dw, const T* dout, int lddo, const T* a, int lda, const T* w, int M,
+                         int Nout, int Kin, bool accumulate_da) {
+        cpu::matmul_backward(da, ldda, dw, dout, lddo, a, lda, w, M, Nout, Kin, accumulate_da);
+    }
+    void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz, T* dA_log,
+                       T* dDskip, T* ddt_bias, const T* dout, int lddo, const T* ckpt, const T* u, int ldu, const T* dt,
+                       int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz, const T* A_log,
+                       const T* Dskip, const T* dt_bias, int B, int Tn, int E, int N) {
+        cpu::scan_backward(du, lddu, ddt, ldddt, dBm, dCm, lddbc, dz, lddz, dA_log, dDskip, ddt_bias, scan_scratch, dout,
+                           lddo, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, B, E, N,
+                           max_len);
+    }
+    void conv1d_backward(T* dx, int lddx, T* dw, T* db, const T* du, int lddu, const T* x, int ldx, const T* w,
+                         const T* b, int B, int Tn, int E, int K) {
+        cpu::conv1d_backward(dx, lddx, dw, db, du, lddu, x, ldx, w, b, offsets, B, E, K);
+    }
+    void embedding_backward(T* dwte, T* dwme, const T* dx, int Tn, int D) {
+        cpu::embedding_backward(dwte, dwme, dx, tokens, match, Tn, D);
+    }
+};
+
+template <class T>
+CpuOps<T> cpu_ops(Mamba<T>& m) {
+    return {m.tokens.data, m.cfg.match ? m.match.data : nullptr, m.offsets.data, m.batch_max_len, m.scan_scratch};
+}
+
+}  // namespace
+
+template <class T>
+const T* mamba_forward(Mamba<T>& m, const Batch& batch) {
+    const MambaConfig& c = m.cfg;
+    const int max_len = check_batch(batch, c, m.max_tokens, m.max_seqs, m.max_len);
     std::copy(batch.tokens.begin(), batch.tokens.end(), m.tokens.data);
     std::copy(batch.offsets.begin(), batch.offsets.end(), m.offsets.data);
     if (c.match) std::copy(batch.match.begin(), batch.match.end(), m.match.data);
-    m.B = B, m.Tn = Tn, m.batch_max_len = max_len;
-    const int32_t* off = m.offsets.data;
-    MambaActs<T>& a = m.a;
-
-    cpu::embedding_forward(a.layers[0].x, m.tokens.data, c.match ? m.match.data : nullptr, m.w.wte, m.w.wme, Tn, D);
-    for (int l = 0; l < c.L; l++) {
-        const MambaLayerWeights<T>& w = m.w.layers[l];
-        MambaLayerActs<T>& s = a.layers[l];
-        T* x_next = l + 1 < c.L ? a.layers[l + 1].x : a.x_out;
-        cpu::rmsnorm_forward(s.hn, s.rstd, s.x, w.norm, Tn, D, c.eps);
-        cpu::matmul_forward(s.xz, 2 * E, s.hn, D, w.in_proj, Tn, 2 * E, D, false);
-        cpu::conv1d_forward(s.u, E, s.xz, 2 * E, w.conv_w, w.conv_b, off, B, E, c.K);
-        cpu::matmul_forward(s.dbc, P, s.u, E, w.x_proj, Tn, P, E, false);
-        cpu::matmul_forward(s.dt, E, s.dbc, P, w.dt_w, Tn, E, R, false);
-        cpu::scan_forward(s.y, E, s.u, E, s.dt, E, s.dbc + R, s.dbc + R + N, P, s.xz + E, 2 * E, w.A_log,
-                          w.Dskip, w.dt_b, off, B, E, N);
-        std::memcpy(x_next, s.x, sizeof(T) * Tn * D);  // the residual: x_{l+1} = x_l + out_proj(y)
-        cpu::matmul_forward(x_next, D, s.y, E, w.out_proj, Tn, D, E, true);
-    }
-    cpu::pool_last(a.pooled, a.x_out, off, B, D);
-    cpu::rmsnorm_forward(a.h, a.rstd_f, a.pooled, m.w.norm_f, B, D, c.eps);
-    cpu::head_forward(a.scores, a.h, m.w.head_w, m.w.head_b, B, D);
-    return a.scores;
+    m.B = batch.B(), m.Tn = batch.T(), m.batch_max_len = max_len;
+    CpuOps<T> ops = cpu_ops(m);
+    mamba_forward_pass(ops, c, m.w, m.w, m.a, m.B, m.Tn);
+    return m.a.scores;
 }
 
 template <class T>
 void mamba_backward(Mamba<T>& m, const T* dscores) {
-    const MambaConfig& c = m.cfg;
     ENGINE_ASSERT(m.grads.data && m.B > 0);
-    const int B = m.B, Tn = m.Tn, D = c.D, E = c.E, N = c.N, R = c.R, P = R + 2 * N;
-    const int32_t* off = m.offsets.data;
-    MambaActs<T>& a = m.a;
-    MambaWeights<T>& g = m.g;
-
-    cpu::head_backward(a.dh, g.head_w, g.head_b, dscores, a.h, m.w.head_w, B, D);
-    std::memset((void*)a.dpooled, 0, sizeof(T) * B * D);
-    cpu::rmsnorm_backward(a.dpooled, g.norm_f, a.dh, a.pooled, a.rstd_f, m.w.norm_f, B, D);
-    std::memset((void*)a.dx, 0, sizeof(T) * Tn * D);  // dx: the gradient of the residual stream
-    cpu::pool_last_backward(a.dx, a.dpooled, off, B, D);
-    for (int l = c.L - 1; l >= 0; l--) {
-        const MambaLayerWeights<T>& w = m.w.layers[l];
-        const MambaLayerWeights<T>& gw = g.layers[l];
-        MambaLayerActs<T>& s = a.layers[l];
-        // x_{l+1} = x_l + y @ out_proj^T: dx passes through unchanged and feeds the mixer.
-        cpu::matmul_backward(a.dy, E, gw.out_proj, a.dx, D, s.y, E, w.out_proj, Tn, D, E, false);
-        cpu::scan_backward(a.du, E, a.ddt, E, a.ddbc + R, a.ddbc + R + N, P, a.dxz + E, 2 * E, gw.A_log, gw.Dskip,
-                           gw.dt_b, a.scan_scratch, a.dy, E, s.u, E, s.dt, E, s.dbc + R, s.dbc + R + N, P,
-                           s.xz + E, 2 * E, w.A_log, w.Dskip, w.dt_b, off, B, E, N, m.batch_max_len);
-        cpu::matmul_backward(a.ddbc, P, gw.dt_w, a.ddt, E, s.dbc, P, w.dt_w, Tn, E, R, false);
-        cpu::matmul_backward(a.du, E, gw.x_proj, a.ddbc, P, s.u, E, w.x_proj, Tn, P, E, true);
-        cpu::conv1d_backward(a.dxz, 2 * E, gw.conv_w, gw.conv_b, a.du, E, s.xz, 2 * E, w.conv_w, w.conv_b, off, B,
-                             E, c.K);
-        cpu::matmul_backward(a.dhn, D, gw.in_proj, a.dxz, 2 * E, s.hn, D, w.in_proj, Tn, 2 * E, D, false);
-        cpu::rmsnorm_backward(a.dx, gw.norm, a.dhn, s.x, s.rstd, w.norm, Tn, D);
-    }
-    cpu::embedding_backward(g.wte, g.wme, a.dx, m.tokens.data, c.match ? m.match.data : nullptr, Tn, D);
+    if (dscores != m.a.dscores) std::copy(dscores, dscores + m.B, m.a.dscores);
+    CpuOps<T> ops = cpu_ops(m);
+    mamba_backward_pass(ops, m.cfg, m.w, m.w, m.g, m.a, m.B, m.Tn);
 }
 
 #define INSTANTIATE(T)                                                                         \
     template struct Mamba<T>;                                                                  \
-    template MambaWeights<T> mamba_weights_view<T>(const MambaConfig&, const TensorTable&, T*); \
     template void mamba_setup<T>(Mamba<T>&, const MambaConfig&, bool);                         \
     template void mamba_setup_acts<T>(Mamba<T>&, int, int, int);                               \
     template void mamba_init_random<T>(Mamba<T>&, uint64_t);                                   \

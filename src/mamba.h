@@ -1,5 +1,7 @@
-// The Mamba-1 reranker: configuration, its tensor tables, and the model orchestration (which layers run
-// in which order and what is kept for backward), written once over the CPU layers of src/cpu/.
+// The Mamba-1 reranker: configuration, its tensor tables, and the CPU model (parameters, gradients,
+// AdamW moments, activations). The layer order, forward and backward, is written once, over any
+// backend, in mamba_orchestration.h; mamba.cpp runs it over the CPU layers of src/cpu/, cuda/model.cu
+// over the CUDA kernels.
 //
 // Forward (state-spaces/mamba mamba_simple.py, MambaForCausalLM's backbone, plus a scoring head):
 //   x_0 = embed(tokens) [+ match_embed(match flags)]                         [T, D]
@@ -13,6 +15,8 @@
 //     x_{l+1} = x_l + y @ out_proj^T                                          [T, D]
 //   pooled = x_L[last token of each sequence];  h = RMSNorm(pooled) * norm_f  [B, D]
 //   score  = h @ score.weight^T + score.bias                                  [B]
+// The residual add x_{l+1} = x_l + delta_l (delta_l = y @ out_proj^T) is done by the next block's
+// RMSNorm, and the last one by the pooling, on the last tokens only: x_L is never stored whole.
 //
 // Memory: parameters, gradients, AdamW m and v are four allocations of one table (mamba_param_table);
 // activations one allocation of another (sized for a maximum batch at setup). A training step
@@ -64,21 +68,46 @@ struct MambaWeights {
     T *norm_f = nullptr, *head_w = nullptr, *head_b = nullptr;
 };
 
+// Any element type: the CUDA backend lays a bf16 copy of the parameters out by the same table.
 template <class T>
-MambaWeights<T> mamba_weights_view(const MambaConfig& c, const TensorTable& table, T* base);
+MambaWeights<T> mamba_weights_view(const MambaConfig& c, const TensorTable& table, T* base) {
+    auto at = [&](const std::string& name) { return base + table.offset(name); };
+    MambaWeights<T> w;
+    w.wte = at("backbone.embeddings.weight");
+    w.wme = c.match ? at("backbone.match_embeddings.weight") : nullptr;
+    for (int l = 0; l < c.L; l++) {
+        std::string p = "backbone.layers." + std::to_string(l) + ".";
+        w.layers.push_back({at(p + "norm.weight"), at(p + "mixer.in_proj.weight"), at(p + "mixer.conv1d.weight"),
+                            at(p + "mixer.conv1d.bias"), at(p + "mixer.x_proj.weight"),
+                            at(p + "mixer.dt_proj.weight"), at(p + "mixer.dt_proj.bias"), at(p + "mixer.A_log"),
+                            at(p + "mixer.D"), at(p + "mixer.out_proj.weight")});
+    }
+    w.norm_f = at("backbone.norm_f.weight");
+    w.head_w = at("score.weight");
+    w.head_b = at("score.bias");
+    return w;
+}
 
-// Activations kept for backward, and the gradient buffers of backward, for one layer.
-template <class T>
+// Activations kept for backward, for one layer. A: the activations' element type, R: the residual
+// stream's (and rstd's); on the CPU both are T, on the GPU A is bf16 or fp32 and R fp32. x is the
+// block's input x_l (for l >= 1 written by the fused residual add); ckpt is what the scan keeps for
+// its backward beyond its inputs (the GPU's per-chunk states; nullptr on the CPU).
+template <class A, class R = A>
 struct MambaLayerActs {
-    T *x, *rstd, *hn, *xz, *u, *dbc, *dt, *y;
+    R *x, *rstd;
+    A *hn, *xz, *u, *dbc, *dt, *y;
+    R* ckpt;
 };
 
-template <class T>
+template <class A, class R = A>
 struct MambaActs {
-    std::vector<MambaLayerActs<T>> layers;
-    T *x_out, *pooled, *rstd_f, *h, *scores;                  // forward, after the last layer
-    T *dx, *dhn, *dxz, *du, *ddbc, *ddt, *dy, *dpooled, *dh, *dscores;  // backward work buffers
-    T* scan_scratch;
+    std::vector<MambaLayerActs<A, R>> layers;
+    A* delta;                                  // [T, D] a block's out_proj output, added by the next step
+    R *pooled, *rstd_f, *h, *scores;           // [B, D], [B], [B, D], [B]: after the last layer
+    R* dx;                                     // [T, D] the residual stream's gradient
+    A* dx_act;                                 // [T, D] dx in type A, read by out_proj's backward (CPU: dx)
+    A *dhn, *dxz, *du, *ddbc, *ddt, *dy;       // backward work buffers, shaped as hn, xz, u, dbc, dt, y
+    R *dpooled, *dh, *dscores;                 // [B, D], [B, D], [B]
 };
 
 template <class T>
@@ -92,6 +121,7 @@ struct Mamba {
     TensorTable atable;
     Buffer<T> acts;
     MambaActs<T> a;
+    T* scan_scratch = nullptr;  // the CPU scan backward's scratch (inside acts)
     Buffer<int32_t> tokens, offsets;
     Buffer<uint8_t> match;
     int B = 0, Tn = 0, batch_max_len = 0;  // the batch of the last forward
@@ -105,6 +135,9 @@ void mamba_setup_acts(Mamba<T>& m, int max_tokens, int max_seqs, int max_len);
 // D = 1, out_proj scaled by 1/sqrt(L), embeddings N(0, 0.02)), from `seed`.
 template <class T>
 void mamba_init_random(Mamba<T>& m, uint64_t seed);
+// fatal() unless the batch fits a setup for max_seqs sequences, max_tokens tokens, max_len per sequence
+// and a vocabulary of V (and carries match flags when the model needs them); returns its longest length.
+int check_batch(const Batch& batch, const MambaConfig& c, int max_tokens, int max_seqs, int max_len);
 // Runs the model on a batch; returns scores [B] (inside m.acts). fatal() if the batch exceeds the setup.
 template <class T>
 const T* mamba_forward(Mamba<T>& m, const Batch& batch);

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "common.h"
+#include "cuda_backend.h"
 #include "formats.h"
 #include "input.h"
 #include "metrics.h"
@@ -36,7 +37,8 @@ static const char* USAGE = R"(usage: ./rerank WEIGHTS CANDIDATES OUT_RUN [flags]
   --batch N (64)        sequences per forward pass
   --max-len N           tokens per sequence (default: the training length stored in WEIGHTS, else 512)
   --tag NAME (rerank)   the run's tag column
-  --device cpu|cuda|auto (auto)   --threads N (all cores)
+  --device cpu|cuda|auto (auto: cuda when this build has it and a GPU is present)
+  --precision bf16|fp32 (bf16; cuda only)   --threads N (all cores)
 )";
 
 static double now() {
@@ -45,7 +47,7 @@ static double now() {
 
 int main(int argc, char** argv) {
     std::vector<std::string> pos;
-    std::string first_stage, qrels_path, tag = "rerank", device = "auto";
+    std::string first_stage, qrels_path, tag = "rerank", device = "auto", precision = "bf16";
     double fuse_w = -1;
     int batch = 64, max_len = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
         else if (k == "--qrels") qrels_path = v;
         else if (k == "--tag") tag = v;
         else if (k == "--device") device = v;
+        else if (k == "--precision") precision = v;
         else if (k == "--batch") batch = integer(1, 1 << 16);
         else if (k == "--max-len") max_len = integer(8, 1 << 20);
         else if (k == "--threads") threads = integer(1, 4096);
@@ -80,10 +83,9 @@ int main(int argc, char** argv) {
         } else fatal("unknown flag %s (./rerank --help)", k.c_str());
     }
     if (pos.size() != 3) fatal("expected WEIGHTS CANDIDATES OUT_RUN (./rerank --help)");
-    if (device != "auto" && device != "cpu" && device != "cuda") fatal("--device %s: expected cpu, cuda or auto", device.c_str());
-    if (device == "cuda") fatal("--device cuda: this build has no CUDA backend yet (the CPU backend is used by auto)");
     if (fuse_w >= 0 && first_stage.empty()) fatal("--fuse needs --first-stage RUN");
     if (tag.empty() || tag.find_first_of(" \t\n") != std::string::npos) fatal("--tag must be one word");
+    const bool cuda = choose_cuda(device, precision, "rerank");
     if (threads > 0) omp_set_num_threads(threads);
     enable_flush_to_zero();
     const std::string &wpath = pos[0], &cpath = pos[1], &opath = pos[2];
@@ -105,7 +107,10 @@ int main(int argc, char** argv) {
         Mamba<float> m;
         mamba_setup(m, c, false);
         mamba_load_params(m, wf);
-        mamba_setup_acts(m, batch * max_len, batch, max_len);
+        CudaModel* gm = nullptr;  // on cuda, the model on the GPU (m keeps the host copy)
+        if (cuda) gm = cuda_model_create(m, precision == "bf16", batch * max_len, batch, max_len);
+        else mamba_setup_acts(m, batch * max_len, batch, max_len);
+        const ScoreFn forward = [&](const Batch& bt, float* out) { backend_scores(m, gm, bt, out); };
 
         Qrels qrels;
         if (!qrels_path.empty()) qrels = read_qrels(qrels_path);
@@ -130,7 +135,7 @@ int main(int argc, char** argv) {
 #pragma omp parallel for schedule(dynamic, 4)
             for (size_t i = 0; i < g.docs.size(); i++) enc[i] = encode_text(tok, g.docs[i].document, max_len);
             for (size_t i = 0; i < g.docs.size(); i++) ptrs[i] = &enc[i];
-            score_query(m, fmt, q, ptrs, batch, scores, b);
+            score_query(forward, fmt, q, ptrs, batch, scores, b);
             std::vector<ScoredDoc> ranked(g.docs.size());
             for (size_t i = 0; i < g.docs.size(); i++) ranked[i] = {g.docs[i].docid, (double)scores[i]};
             if (first) {  // the first-stage run must list the same queries, in the same order
@@ -176,6 +181,7 @@ int main(int argc, char** argv) {
             delete first;
         }
         out.commit();
+        cuda_model_free(gm);
         if (tty) std::fputc('\n', stderr);
         std::string warn = read_warnings(cpath, cands.stats);
         if (!warn.empty()) std::fputs(warn.c_str(), stderr);
@@ -184,8 +190,9 @@ int main(int argc, char** argv) {
             std::printf("%-15s %s\n", first ? "reranked+fused:" : "reranked:", format_metrics(reranked.mean(), reranked.n).c_str());
         }
         double el = now() - t0;
-        std::fprintf(stderr, "reranked %zu queries, %zu pairs in %.1f s (%.0f pairs/s, %d threads)%s -> %s\n", n_queries,
-                     n_pairs, el, n_pairs / std::max(el, 1e-9), omp_get_max_threads(),
+        std::fprintf(stderr, "reranked %zu queries, %zu pairs in %.1f s (%.0f pairs/s, %s)%s -> %s\n", n_queries,
+                     n_pairs, el, n_pairs / std::max(el, 1e-9),
+                     cuda ? ("cuda, " + precision).c_str() : strfmt("%d threads", omp_get_max_threads()).c_str(),
                      first ? strfmt(", fused with %s at weight %.2f", first_stage.c_str(), fuse_w).c_str() : "",
                      opath.c_str());
     } catch (const std::exception& e) {

@@ -2,15 +2,14 @@
 
 #include <algorithm>
 
-void score_query(Mamba<float>& m, const InputFormat& f, const EncodedText& query,
+void score_query(const ScoreFn& forward, const InputFormat& f, const EncodedText& query,
                  const std::vector<const EncodedText*>& docs, int batch, std::vector<float>& scores, Batch& b) {
     scores.resize(docs.size());
     for (size_t i0 = 0; i0 < docs.size(); i0 += batch) {
         size_t i1 = std::min(docs.size(), i0 + (size_t)batch);
         b.tokens.clear(), b.match.clear(), b.offsets.clear();
         for (size_t i = i0; i < i1; i++) append_pair(b, f, *docs[i], query);
-        const float* s = mamba_forward(m, b);
-        std::copy(s, s + (i1 - i0), scores.begin() + i0);
+        forward(b, scores.data() + i0);
     }
 }
 

@@ -1,13 +1,17 @@
 // Scoring candidate lists with a reranker, and fusing its scores with the first stage's.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "input.h"
 #include "mamba.h"
 
+// A model's forward on whichever backend: writes the B scores of a packed batch (host memory).
+using ScoreFn = std::function<void(const Batch& batch, float* scores)>;
+
 // Scores the pairs (docs[i], query), packing at most `batch` sequences into one forward. Writes
 // scores[i]. `b` is reused scratch.
-void score_query(Mamba<float>& m, const InputFormat& f, const EncodedText& query,
+void score_query(const ScoreFn& forward, const InputFormat& f, const EncodedText& query,
                  const std::vector<const EncodedText*>& docs, int batch, std::vector<float>& scores, Batch& b);
 
 // Fusion after per-query min-max normalisation: out = (1 - w) * norm(rerank) + w * norm(first).

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common.h"
+#include "cuda_backend.h"
 #include "formats.h"
 #include "input.h"
 #include "metrics.h"
@@ -48,7 +49,8 @@ static const char* USAGE = R"(usage: ./train [flags]
     --group G (8)  --batch Q (8 groups per step)  --max-len N (128)  --steps N (1000)
     --lr X (2e-3)  --warmup N (steps/20)  --beta2 X (0.95)  --weight-decay X (0.1)  --clip X (1.0)
     --seed N (1)
-    --device cpu|cuda|auto (auto)  --threads N (all cores)
+    --device cpu|cuda|auto (auto: cuda when this build has it and a GPU is present)
+    --precision bf16|fp32 (bf16; cuda only)  --threads N (all cores)
   evaluation and output
     --eval-every N (500)  --eval-queries N (500: spread evenly over the split)  --eval-depth N (50)
     --checkpoint-every N (500)
@@ -57,7 +59,7 @@ static const char* USAGE = R"(usage: ./train [flags]
 
 struct Args {
     std::string data = "data", tokenizer = "weights/tokenizer.json", train_groups, out = "weights/model.bin", resume;
-    std::string device = "auto";
+    std::string device = "auto", precision = "bf16";
     int d_model = 128, layers = 3, d_state = 16, expand = 2, d_conv = 4, dt_rank = 0, match = 1;
     int group = 8, batch = 8, max_len = 128, steps = 1000, warmup = -1, seed = 1, threads = 0;
     double lr = 2e-3, beta2 = 0.95, weight_decay = 0.1, clip = 1.0;
@@ -92,6 +94,7 @@ static Args parse_args(int argc, char** argv) {
         else if (k == "--out") a.out = v;
         else if (k == "--resume") a.resume = v;
         else if (k == "--device") a.device = v;
+        else if (k == "--precision") a.precision = v;
         else if (k == "--d-model") a.d_model = integer(1, 65536);
         else if (k == "--layers") a.layers = integer(1, 1024);
         else if (k == "--d-state") a.d_state = integer(1, 64);
@@ -116,8 +119,6 @@ static Args parse_args(int argc, char** argv) {
         else if (k == "--checkpoint-every") a.checkpoint_every = integer(0, 1e9);
         else fatal("unknown flag %s (./train --help)", k.c_str());
     }
-    if (a.device != "auto" && a.device != "cpu" && a.device != "cuda") fatal("--device %s: expected cpu, cuda or auto", a.device.c_str());
-    if (a.device == "cuda") fatal("--device cuda: this build has no CUDA backend yet (the CPU backend is used by auto)");
     if (a.warmup < 0) a.warmup = std::max(1, a.steps / 20);
     if (a.dt_rank == 0) a.dt_rank = (a.d_model + 15) / 16;
     return a;
@@ -222,14 +223,14 @@ static std::vector<Data::Query> load_groups(const std::string& dir, const std::s
 }
 
 // The reranker's scores of the first `depth` BM25 candidates of each query.
-static std::vector<std::vector<float>> score_split(Mamba<float>& m, const InputFormat& f, const Data& d,
+static std::vector<std::vector<float>> score_split(const ScoreFn& forward, const InputFormat& f, const Data& d,
                                                    const std::vector<Data::Query>& qs, int depth, int batch, Batch& b) {
     std::vector<std::vector<float>> out;
     for (const Data::Query& q : qs) {
         std::vector<const EncodedText*> docs;
         for (int i = 0; i < std::min(depth, (int)q.bm25.size()); i++) docs.push_back(&d.docs[q.bm25[i]]);
         out.emplace_back();
-        score_query(m, f, q.enc, docs, batch, out.back(), b);
+        score_query(forward, f, q.enc, docs, batch, out.back(), b);
     }
     return out;
 }
@@ -279,6 +280,7 @@ static double tune_fusion(const Data& d, const std::vector<Data::Query>& qs, con
 int main(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.threads > 0) omp_set_num_threads(a.threads);
+    const bool cuda = choose_cuda(a.device, a.precision, "train");
     enable_flush_to_zero();
     const double t_start = now();
     try {
@@ -333,8 +335,17 @@ int main(int argc, char** argv) {
         }
         size_t nparams = 0;
         for (auto& s : m.ptable.specs) nparams += s.numel();
-        std::printf("model: Mamba-1 D %d, %d layers, N %d, E %d, R %d, V %d, match %d: %.2fM parameters; "
-                    "%d threads\n", c.D, c.L, c.N, c.E, c.R, c.V, c.match, nparams / 1e6, omp_get_max_threads());
+        std::printf("model: Mamba-1 D %d, %d layers, N %d, E %d, R %d, V %d, match %d: %.2fM parameters; %s\n", c.D,
+                    c.L, c.N, c.E, c.R, c.V, c.match, nparams / 1e6,
+                    cuda ? ("cuda, " + a.precision).c_str() : strfmt("cpu, %d threads", omp_get_max_threads()).c_str());
+        // On cuda the model trains on the GPU; m stays the host copy that files are written from, brought
+        // up to date (to_host) before every weights file or checkpoint.
+        CudaModel* gm = cuda ? cuda_model_create(m, a.precision == "bf16", seqs * a.max_len, std::max(seqs, 64), a.max_len)
+                             : nullptr;
+        auto to_host = [&] {
+            if (gm) cuda_model_to_host(gm, m);
+        };
+        const ScoreFn forward = [&](const Batch& bt, float* scores) { backend_scores(m, gm, bt, scores); };
         AdamWConfig oc;
         oc.lr = (float)a.lr, oc.beta2 = (float)a.beta2, oc.weight_decay = (float)a.weight_decay, oc.clip = (float)a.clip;
         oc.warmup = a.warmup, oc.total_steps = a.steps;
@@ -374,7 +385,7 @@ int main(int argc, char** argv) {
                 }
             }
             double norm = 0;
-            double loss = train_step(m, oc, st, b, a.group, &norm);
+            double loss = gm ? cuda_train_step(gm, oc, st, b, a.group, &norm) : train_step(m, oc, st, b, a.group, &norm);
             tokens += b.T();
             loss_ema = st.step == first_step + 1 ? loss : 0.98 * loss_ema + 0.02 * loss;
             double el = now() - t0, tps = tokens / el, eta = el / (st.step - first_step) * (a.steps - st.step);
@@ -392,7 +403,7 @@ int main(int argc, char** argv) {
             }
             if (a.eval_every > 0 && (st.step % a.eval_every == 0 || st.step == a.steps)) {
                 double te = now();
-                dev_scores = score_split(m, fmt, d, d.dev, a.eval_depth, seqs, b);
+                dev_scores = score_split(forward, fmt, d, d.dev, a.eval_depth, seqs, b);
                 scored_at = st.step;
                 Orders r = evaluate(d, d.dev, dev_scores, 0);
                 std::fprintf(log, "{\"step\": %lld, \"dev_mrr10\": %.5f, \"dev_ndcg10\": %.5f, \"eval_s\": %.2f}\n",
@@ -402,19 +413,23 @@ int main(int argc, char** argv) {
                 t0 += now() - te;  // throughput counts training only
             }
             std::fflush(log);
-            if (a.checkpoint_every > 0 && st.step % a.checkpoint_every == 0 && st.step < a.steps)
+            if (a.checkpoint_every > 0 && st.step % a.checkpoint_every == 0 && st.step < a.steps) {
+                to_host();
                 save_checkpoint(a.out + ".ckpt", m, extras, st);
+            }
         }
         std::fclose(log);
         double train_s = now() - t0;
 
         // ---- fusion weight, weights file, results table -------------------------------------------------
-        if (scored_at != st.step) dev_scores = score_split(m, fmt, d, d.dev, a.eval_depth, seqs, b);
+        if (scored_at != st.step) dev_scores = score_split(forward, fmt, d, d.dev, a.eval_depth, seqs, b);
         extras.fuse_weight = tune_fusion(d, d.dev, dev_scores);
+        to_host();
         save_model(a.out, m, extras);
         save_checkpoint(a.out + ".ckpt", m, extras, st);
         Orders dev = evaluate(d, d.dev, dev_scores, extras.fuse_weight);
-        Orders test = evaluate(d, d.test, score_split(m, fmt, d, d.test, a.eval_depth, seqs, b), extras.fuse_weight);
+        Orders test = evaluate(d, d.test, score_split(forward, fmt, d, d.test, a.eval_depth, seqs, b), extras.fuse_weight);
+        cuda_model_free(gm);
         std::printf("\nwrote %s (fusion weight %.2f, tuned on dev); training %.0f s, %.0f tokens/s\n", a.out.c_str(),
                     extras.fuse_weight, train_s, tokens / std::max(train_s, 1e-9));
         std::printf("\nreranking the BM25 top %d of %zu dev and %zu test queries:\n", a.eval_depth, d.dev.size(), d.test.size());

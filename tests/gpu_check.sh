@@ -4,11 +4,15 @@
 #   1. builds with nvcc for sm_90 the kernel files (cuda/*.cu), their tests (tests/cuda/*.cu: the same
 #      sources the simulator runs) and the microbenchmarks (cuda/bench/bench_cuda.cu), linked with
 #      cuBLAS and the CPU backend (make build/gpu/test_cuda_gpu build/gpu/bench_cuda);
-#   2. runs every CUDA test on the GPU against the CPU backend, fp32 and bf16, including the whole fp32
-#      training step against train_step (there is no CUDA trainer yet: that step is the training run);
+#   2. runs every CUDA test on the GPU against the CPU backend, fp32 and bf16, including the cuda
+#      backend's whole training step (cuda/model.cu, through the entry points ./train calls) against the
+#      CPU's train_step;
 #   3. runs the kernel microbenchmarks (GB/s against the measured copy bandwidth, TFLOP/s against the
 #      measured bf16 GEMM rate, the selective scan against its floor);
-#   4. prints one table of results and timings; the logs stay in build/gpu-check/.
+#   4. trains a small reranker with ./train --device cuda (bf16, then fp32) and --device cpu on the
+#      MS MARCO-layout fixtures (the same seed and batches: fp32 must follow the CPU's losses closely,
+#      bf16 loosely), and reranks with ./rerank --device cuda and cpu;
+#   5. prints one table of results and timings; the logs stay in build/gpu-check/.
 # If the build fails (a machine without the Debian packages the Makefile checks for), binaries already
 # in build/gpu (carried from a machine that built them) are used, and the failure is reported.
 # Exit status: non-zero if a stage failed or a test failed.
@@ -23,7 +27,7 @@ status=0
 echo "== device"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | head -4
 echo "== build: $(command -v nvcc >/dev/null && nvcc --version | tail -1 || echo 'no nvcc')"
-if ! timeout 170 make -j"$(nproc)" build/gpu/test_cuda_gpu build/gpu/bench_cuda >"$out/build.log" 2>&1; then
+if ! timeout 170 make -j"$(nproc)" build/gpu/test_cuda_gpu build/gpu/bench_cuda all >"$out/build.log" 2>&1; then
   echo "build FAILED (last lines of $out/build.log):"
   tail -n 15 "$out/build.log"
   status=1
@@ -41,6 +45,25 @@ timeout 60 build/gpu/bench_cuda >"$out/bench.log" 2>&1
 brc=$?
 [ "$brc" -eq 0 ] || status=1
 
+echo "== ./train and ./rerank on the GPU"
+t=$(mktemp -d)
+f=tests/fixtures/formats
+mkdir -p "$t/data"
+cp $f/collection.tsv "$t/data/collection.tsv"
+for s in train dev test; do
+  cp $f/queries.dev.small.tsv "$t/data/queries.$s.tsv"; cp $f/qrels.dev.small.tsv "$t/data/qrels.$s.txt"
+  cp $f/run.dev.trec "$t/data/bm25.$s.trec"
+done
+small="--d-model 128 --layers 3 --max-len 64 --group 2 --batch 4 --steps 40 --eval-every 0 --data $t/data"
+trc2=0
+for run in "cuda bf16" "cuda fp32" "cpu fp32"; do
+  set -- $run
+  timeout 60 ./train $small --device "$1" --precision "$2" --out "$t/$1-$2.bin" >"$out/train-$1-$2.log" 2>&1 || trc2=1
+done
+timeout 60 ./rerank "$t/cuda-bf16.bin" $f/top1000.dev.tsv "$t/cuda.trec" --device cuda >"$out/rerank-cuda.log" 2>&1 || trc2=1
+timeout 60 ./rerank "$t/cuda-bf16.bin" $f/top1000.dev.tsv "$t/cpu.trec" --device cpu >"$out/rerank-cpu.log" 2>&1 || trc2=1
+[ "$trc2" -eq 0 ] || status=1
+
 echo
 echo "== results ($(date -u +%FT%TZ), $(( $(date +%s) - start )) s)"
 echo "| check (GPU vs CPU backend)                   | n      | max abs err | atol    | rtol    | of tol | status |"
@@ -51,6 +74,19 @@ grep -E '^\[doctest\] (test cases|assertions)' "$out/tests.log" || { echo "tests
 grep -E 'ERROR|error:' "$out/tests.log" | head -n 20
 echo
 if [ "$brc" -eq 0 ]; then cat "$out/bench.log"; else echo "benchmarks FAILED (exit $brc):"; tail -n 10 "$out/bench.log"; fi
+echo
+echo "./train, 40 steps of 4 groups of 2 at D 128, 3 layers (loss every 10 steps from the log; tokens/s):"
+for run in cuda-bf16 cuda-fp32 cpu-fp32; do
+  log="$t/$run.bin.log.jsonl"
+  if [ -f "$log" ]; then
+    echo "  $run: $(grep '"loss"' "$log" | awk -F'[:,]' 'NR % 10 == 0 { printf "%s ", $4 }') tokens/s $(grep -o 'tokens_per_s": [0-9.]*' "$log" | tail -1 | sed 's/.*: //')"
+  else
+    echo "  $run: FAILED:"; tail -n 3 "$out/train-$run.log"
+  fi
+done
+echo "./rerank --device cuda vs cpu, same weights: $(paste -d' ' <(cut -d' ' -f1,3,4 "$t/cuda.trec") <(cut -d' ' -f1,3,4 "$t/cpu.trec") | awk '$2 == $5 && $3 == $6 { same++ } END { printf "%d of %d ranks equal", same, NR }')"
+grep -h 'pairs/s' "$out/rerank-cuda.log" "$out/rerank-cpu.log"
+rm -rf "$t"
 echo
 echo "gpu check: $([ $status -eq 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - start )) s"
 exit $status

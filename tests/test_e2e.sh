@@ -46,6 +46,20 @@ check "rerank: summary line" "$(grep -c '^reranked 4 queries, 12 pairs in' $t/re
 check "rerank --first-stage --fuse 1" "$(sed -n 2p $t/fused.out)" \
   "reranked+fused: MRR@10 0.8750  MRR@100 0.8750  nDCG@10 0.9234  R@100 1.0000  (4 queries)"
 
+# --device: auto names its choice on stderr; cuda either runs (a GPU and a CUDA build) or stops with one
+# line and exit status 1 (this check runs where there is no GPU: CI, and the machines without one).
+err=$(./rerank $t/m.bin $f/top1000.dev.tsv $t/auto.trec --device auto 2>&1 >/dev/null)
+check "rerank --device auto names its choice" "$?|$(echo "$err" | grep -cE '^rerank: (--device auto: cpu \(|device cuda \()')" "0|1"
+for prog in rerank train; do
+  if [ $prog = rerank ]; then args="$t/m.bin $f/top1000.dev.tsv $t/cuda.trec"; else args="$tiny --data $t/data --steps 2 --eval-every 0 --out $t/cuda.bin"; fi
+  err=$(./$prog $args --device cuda 2>&1 >/dev/null); rc=$?
+  if [ $rc -eq 0 ]; then
+    check "$prog --device cuda runs" "$(echo "$err" | grep -c "^$prog: device cuda (")" "1"
+  else
+    check "$prog --device cuda without a usable GPU: one error line ($err)" "$rc|$(echo "$err" | grep -c '^error: --device cuda: ')|$(echo "$err" | wc -l)" "1|1|1"
+  fi
+done
+
 # Bad input: one "error:" line naming the file (and line), exit status 1, no output file.
 bad() {  # bad NAME EXPECTED_SUBSTRING ARGS...
   local name=$1 want=$2; shift 2
@@ -71,6 +85,8 @@ bad "first-stage run missing a query" "expected query 1003" $t/m.bin $f/top1000.
 head -n 5 $f/run.dev.trec >$t/short.trec
 bad "first-stage run missing a document" "query 1002: document 2 of the candidates is not in the run" $t/m.bin $f/top1000.dev.tsv $t/out.trec --first-stage $t/short.trec --fuse 0.5
 bad "--fuse out of range" "--fuse 2" $t/m.bin $f/top1000.dev.tsv $t/out.trec --first-stage $f/run.dev.trec --fuse 2
+bad "--device unknown" "--device gpu: expected cpu, cuda or auto" $t/m.bin $f/top1000.dev.tsv $t/out.trec --device gpu
+bad "--precision unknown" "--precision fp16: expected bf16 or fp32" $t/m.bin $f/top1000.dev.tsv $t/out.trec --precision fp16
 # Accepted with a documented treatment: CRLF line ends, invalid UTF-8 (U+FFFD, counted in a warning),
 # a 10 MB document (truncated to the model's length).
 printf '1001\t0\tq one\tdoc a\r\n1001\t1\tq one\tdoc \xff b\r\n' >$t/c_crlf.tsv

@@ -78,13 +78,31 @@ TEST_CASE("gradcheck: rmsnorm") {
     const int Tn = 4, D = 9;
     Vec x = randv(rng, Tn * D), w = randv(rng, D, 0.5, 1.5), r = randv(rng, Tn * D), out(Tn * D), rstd(Tn);
     auto loss = [&] {
-        cpu::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), Tn, D, 1e-5f);
+        cpu::rmsnorm_forward(out.data(), rstd.data(), (double*)nullptr, x.data(), (const double*)nullptr, w.data(), Tn, D, 1e-5f);
         return dot(out, r);
     };
     loss();
     Vec dx(Tn * D, 0), dw(D, 0);
     cpu::rmsnorm_backward(dx.data(), dw.data(), r.data(), x.data(), rstd.data(), w.data(), Tn, D);
     fd_check("x", x, dx, loss);
+    fd_check("w", w, dw, loss);
+}
+
+TEST_CASE("gradcheck: rmsnorm with the residual add fused (x_out = x_in + delta)") {
+    Rng rng(12);
+    const int Tn = 4, D = 9;
+    Vec x_in = randv(rng, Tn * D), delta = randv(rng, Tn * D), w = randv(rng, D, 0.5, 1.5), r = randv(rng, Tn * D),
+        r2 = randv(rng, Tn * D), out(Tn * D), x_out(Tn * D), rstd(Tn);
+    // The loss reads both outputs: the normalised row and the new residual stream.
+    auto loss = [&] {
+        cpu::rmsnorm_forward(out.data(), rstd.data(), x_out.data(), x_in.data(), delta.data(), w.data(), Tn, D, 1e-5f);
+        return dot(out, r) + dot(x_out, r2);
+    };
+    loss();
+    Vec dx = r2, dw(D, 0);  // the residual stream's gradient, before the norm adds its part
+    cpu::rmsnorm_backward(dx.data(), dw.data(), r.data(), x_out.data(), rstd.data(), w.data(), Tn, D);
+    fd_check("x_in", x_in, dx, loss);
+    fd_check("delta", delta, dx, loss);
     fd_check("w", w, dw, loss);
 }
 
@@ -154,9 +172,10 @@ TEST_CASE("gradcheck: pooling, head and the group softmax cross-entropy") {
     Rng rng(6);
     const int B = 6, G = 3, D = 4;
     std::vector<int32_t> off = {0, 2, 3, 7, 8, 10, 13};
-    Vec x = randv(rng, off[B] * D), w = randv(rng, D), bias = {0.3}, pooled(B * D), scores(B), ds(B);
+    Vec x = randv(rng, off[B] * D), delta = randv(rng, off[B] * D), w = randv(rng, D), bias = {0.3}, pooled(B * D),
+        scores(B), ds(B);
     auto loss = [&] {
-        cpu::pool_last(pooled.data(), x.data(), off.data(), B, D);
+        cpu::pool_last(pooled.data(), x.data(), delta.data(), off.data(), B, D);  // x + delta at the last tokens
         cpu::head_forward(scores.data(), pooled.data(), w.data(), bias.data(), B, D);
         return cpu::group_softmax_ce<double>(nullptr, scores.data(), B, G);
     };
@@ -166,6 +185,7 @@ TEST_CASE("gradcheck: pooling, head and the group softmax cross-entropy") {
     cpu::head_backward(dpooled.data(), dw.data(), dbias.data(), ds.data(), pooled.data(), w.data(), B, D);
     cpu::pool_last_backward(dx.data(), dpooled.data(), off.data(), B, D);
     fd_check("x", x, dx, loss);
+    fd_check("delta", delta, dx, loss);
     fd_check("w", w, dw, loss);
     std::printf("  dbias %.3e (analytically 0: the group softmax is shift-invariant)\n", dbias[0]);
     CHECK(std::fabs(dbias[0]) < 1e-15);

@@ -1,7 +1,8 @@
 // The reranker's scoring end: last-token pooling, the linear head, and the group softmax cross-entropy
 // (localized contrastive estimation, Gao et al. 2021, as used by RankMamba).
 //
-//   pooled[b, :] = x[offsets[b+1] - 1, :]            the last token of sequence b (its EOS)
+//   pooled[b, :] = x[last_b, :] (+ delta[last_b, :])   last_b = offsets[b+1] - 1, the sequence's EOS;
+//                                                      delta: the last block's residual add, fused
 //   score[b]     = h[b, :] . w + bias                 h = final RMSNorm of pooled, w [1, D], bias [1]
 //   loss         = 1/(B/G) sum_groups ( logsumexp(score[g*G .. g*G+G-1]) - score[g*G] )
 //
@@ -18,10 +19,10 @@
 namespace cpu {
 
 template <class T>
-void pool_last(T* pooled, const T* x, const int32_t* offsets, int B, int D) {
+void pool_last(T* pooled, const T* x, const T* delta, const int32_t* offsets, int B, int D) {
     for (int b = 0; b < B; b++) {
-        const T* src = x + (int64_t)(offsets[b + 1] - 1) * D;
-        for (int i = 0; i < D; i++) pooled[(int64_t)b * D + i] = src[i];
+        const int64_t src = (int64_t)(offsets[b + 1] - 1) * D;
+        for (int i = 0; i < D; i++) pooled[(int64_t)b * D + i] = x[src + i] + (delta ? delta[src + i] : T(0));
     }
 }
 
@@ -73,7 +74,7 @@ double group_softmax_ce(T* dscores, const T* scores, int B, int G) {
 }
 
 #define INSTANTIATE(T)                                                                          \
-    template void pool_last<T>(T*, const T*, const int32_t*, int, int);                         \
+    template void pool_last<T>(T*, const T*, const T*, const int32_t*, int, int);               \
     template void pool_last_backward<T>(T*, const T*, const int32_t*, int, int);                \
     template void head_forward<T>(T*, const T*, const T*, const T*, int, int);                  \
     template void head_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int);         \

@@ -26,8 +26,10 @@ void embedding_backward(T* dwte, T* dwme, const T* dx, const int32_t* tokens, co
                         int Tn, int D);
 
 // ---- rmsnorm.cpp ---------------------------------------------------------------------------------
+// With delta: x_out = x_in + delta, then out = rmsnorm(x_out) * w; without (nullptr): out = rmsnorm(x_in) * w.
 template <class T>
-void rmsnorm_forward(T* out, T* rstd, const T* x, const T* w, int Tn, int D, float eps);
+void rmsnorm_forward(T* out, T* rstd, T* x_out, const T* x_in, const T* delta, const T* w, int Tn, int D,
+                     float eps);
 template <class T>
 void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* rstd, const T* w, int Tn, int D);
 
@@ -64,7 +66,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
 
 // ---- head.cpp ------------------------------------------------------------------------------------
 template <class T>
-void pool_last(T* pooled, const T* x, const int32_t* offsets, int B, int D);
+void pool_last(T* pooled, const T* x, const T* delta, const int32_t* offsets, int B, int D);  // delta may be null
 template <class T>
 void pool_last_backward(T* dx, const T* dpooled, const int32_t* offsets, int B, int D);
 template <class T>

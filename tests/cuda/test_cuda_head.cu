@@ -32,8 +32,8 @@ static void check_head(const std::vector<int>& lens, int D, int G) {
     for (size_t i = 0; i < xs.size(); i++) xs[i] = x[i] + delta[i];
     std::vector<float> pooled((size_t)B * D), h((size_t)B * D), rstd(B), scores(B), dscores(B), dh((size_t)B * D);
     std::vector<float> dpooled((size_t)B * D, 0.0f), dhw = dhw0, dhb = {0.0f}, dnorm = dnorm0, dx = dx0;
-    cpu::pool_last(pooled.data(), xs.data(), off.data(), B, D);
-    cpu::rmsnorm_forward(h.data(), rstd.data(), pooled.data(), norm_w.data(), B, D, 1e-5f);
+    cpu::pool_last(pooled.data(), xs.data(), (const float*)nullptr, off.data(), B, D);
+    cpu::rmsnorm_forward(h.data(), rstd.data(), (float*)nullptr, pooled.data(), (const float*)nullptr, norm_w.data(), B, D, 1e-5f);
     cpu::head_forward(scores.data(), h.data(), hw.data(), hb.data(), B, D);
     const double loss = cpu::group_softmax_ce(dscores.data(), scores.data(), B, G);
     cpu::head_backward(dh.data(), dhw.data(), dhb.data(), dscores.data(), h.data(), hw.data(), B, D);

@@ -24,7 +24,7 @@ static void check_rmsnorm(int Tn, int D, bool with_delta) {
     if (with_delta)
         for (size_t i = 0; i < x.size(); i++) x[i] = x_in[i] + delta[i];
     std::vector<float> out((size_t)Tn * D), rstd(Tn), dx = dx0, dw = dw0;
-    cpu::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), Tn, D, eps);
+    cpu::rmsnorm_forward(out.data(), rstd.data(), (float*)nullptr, x.data(), (const float*)nullptr, w.data(), Tn, D, eps);
     cpu::rmsnorm_backward(dx.data(), dw.data(), dout.data(), x.data(), rstd.data(), w.data(), Tn, D);
     if (with_delta) CHECK(check_close("rmsnorm fwd x_out " + tag, d_xout.back(), x, RTOL_FWD));
     CHECK(check_close("rmsnorm fwd out " + tag, to_f32(d_out.back()), out, rtol_of<T>(RTOL_FWD)));
