@@ -8,11 +8,33 @@
 // a, out, da and dout may be column slices of wider row-major tensors (leading dimensions lda, ldo...).
 // FLOPs: forward 2*M*Nout*Kin, backward twice that. These three GEMMs per linear layer carry almost all
 // of the model's FLOPs (see the README's speed section).
+//
+// Precision of the float path (set_gemm_precision): fp32 runs OpenBLAS sgemm; bf16 runs matmul_amx.cpp's
+// AMX kernel (bf16 inputs, fp32 accumulation) for every GEMM that use_bf16() accepts, and sgemm for the
+// rest (more precise, and faster there; the rule and its measurements are at use_bf16).
 #include <cblas.h>
+
+#include <atomic>
+#include <type_traits>
 
 #include "cpu/layers.h"
 
 namespace cpu {
+
+static std::atomic<GemmPrecision> precision{GemmPrecision::fp32};
+
+bool set_gemm_precision(GemmPrecision p) {
+    if (p == GemmPrecision::bf16 && !amx_available()) return false;
+    precision.store(p, std::memory_order_relaxed);
+    return true;
+}
+
+GemmPrecision gemm_precision() { return precision.load(std::memory_order_relaxed); }
+
+// Whether a GEMM C[m, n] (+)= A[m, k] B[k, n] of the float path runs in bf16 on AMX.
+static bool use_bf16(int m, int n, int k) {
+    return gemm_precision() == GemmPrecision::bf16;
+}
 
 static void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda,
                  const float* b, int ldb, float beta, float* c, int ldc) {
@@ -27,6 +49,8 @@ template <class T>
 void matmul_forward(T* out, int ldo, const T* a, int lda, const T* w, int M, int Nout, int Kin,
                     bool accumulate) {
     if (M == 0) return;
+    if constexpr (std::is_same_v<T, float>)
+        if (use_bf16(M, Nout, Kin)) return matmul_forward_bf16(out, ldo, a, lda, w, M, Nout, Kin, accumulate);
     gemm(CblasNoTrans, CblasTrans, M, Nout, Kin, a, lda, w, Kin, accumulate ? T(1) : T(0), out, ldo);
 }
 
@@ -34,6 +58,16 @@ template <class T>
 void matmul_backward(T* da, int ldda, T* dw, const T* dout, int lddo, const T* a, int lda, const T* w,
                      int M, int Nout, int Kin, bool accumulate_da) {
     if (M == 0) return;
+    if constexpr (std::is_same_v<T, float>) {
+        if (da && use_bf16(M, Kin, Nout)) {
+            matmul_backward_bf16(da, ldda, nullptr, dout, lddo, a, lda, w, M, Nout, Kin, accumulate_da);
+            da = nullptr;
+        }
+        if (dw && use_bf16(Nout, Kin, M)) {
+            matmul_backward_bf16(nullptr, 0, dw, dout, lddo, a, lda, w, M, Nout, Kin, false);
+            dw = nullptr;
+        }
+    }
     if (da) gemm(CblasNoTrans, CblasNoTrans, M, Kin, Nout, dout, lddo, w, Kin, accumulate_da ? T(1) : T(0), da, ldda);
     if (dw) gemm(CblasTrans, CblasNoTrans, Nout, Kin, M, dout, lddo, a, lda, T(1), dw, Kin);
 }
