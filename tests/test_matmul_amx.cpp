@@ -1,5 +1,5 @@
 // Tests of src/cpu/matmul_amx.cpp, the bf16 AMX GEMMs of the linear layers, at odd shapes (M in {0, 1, 17,
-// 300, 1000}, Nout and Kin in {8, 40, 128, 257, 512}), every GEMM (forward, da, dw) with and without
+// 300, 1000}, Nout and Kin in {8, 40, 128, 257, 512}, and three with K > 1024), every GEMM (forward, da, dw) with and without
 // accumulation, operands and results as column slices of wider rows (leading dimension > row length).
 // On a machine without AMX each test prints why and passes without checking anything.
 //
@@ -130,61 +130,67 @@ TEST_CASE("matmul_amx: bf16 GEMMs at odd shapes against fp32 OpenBLAS (same inpu
     const double u = 1.0 / 256, u32 = 1.0 / (1 << 24);
     Worst worst[3][2];
     Rng rng(11);
+    struct Shape { int M, Nout, Kin; };
+    std::vector<Shape> shapes;
     for (int M : Ms)
         for (int Nout : dims)
-            for (int Kin : dims) {
-                Operands x{Slice(M, Kin, 5, 2), Slice(M, Nout, 7, 3), std::vector<float>((size_t)Nout * Kin)};
-                for (Slice* s : {&x.a, &x.dout})
-                    for (int r = 0; r < M; r++)
-                        for (int c = 0; c < s->cols; c++) s->at(r, c) = (float)rng.uniform(-1, 1);
-                for (auto& v : x.w) v = (float)rng.uniform(-1, 1);
-                Operands xr = map(x, bf16_round), xabs = map(x, [](float v) { return std::fabs(v); });
-                for (int g = FWD; g <= DW; g++)
-                    for (int acc = 0; acc < 2; acc++) {
-                        const int rows = g == DW ? Nout : M, cols = g == FWD ? Nout : Kin, K = g == FWD ? Kin : g == DA ? Nout : M;
-                        Slice c(rows, cols, g == DW ? 0 : 6, g == DW ? 0 : 3);
-                        auto init = [&](Slice& s, bool with_c0) {  // poison, then c0 in the slice if accumulating
-                            s.poison();
-                            Rng r0(rows * 7919 + cols);
-                            for (int r = 0; r < rows; r++)
-                                for (int q = 0; q < cols; q++)
-                                    if (with_c0) s.at(r, q) = (float)r0.uniform(-1, 1);
-                                    else if (g == DW) s.at(r, q) = 0;  // dw always accumulates: start at 0
-                        };
-                        Slice got = c, same = c, ref = c, S = c, c0 = c;
-                        init(got, acc), init(same, acc), init(ref, acc), init(S, false), init(c0, acc);
-                        run((Gemm)g, true, x, got, acc, M, Nout, Kin);
-                        run((Gemm)g, false, xr, same, acc, M, Nout, Kin);
-                        run((Gemm)g, false, x, ref, acc, M, Nout, Kin);
-                        run((Gemm)g, false, xabs, S, false, M, Nout, Kin);
-                        std::vector<float> vg = got.slice(), vs = same.slice(), vr = ref.slice(), vS = S.slice(),
-                                           vc0 = c0.slice();
-                        const int64_t n = (int64_t)vg.size();
-                        const double e_same = rel_err(vg.data(), vs.data(), n), e_rms = rel_err(vg.data(), vr.data(), n);
-                        const double gam = (K + 1) * u32 / (1 - (K + 1) * u32);
-                        double ratio = 0;
-                        for (int64_t i = 0; i < n; i++) {
-                            const double Sx = 1.001 * vS[i], ac0 = acc || g == DW ? std::fabs((double)vc0[i]) : 0;
-                            const double bound = (2 * u + u * u) * Sx + 2 * gam * (1.01 * Sx + ac0) + (K + 1) * FLT_MIN;
-                            const double d = std::fabs((double)vg[i] - (double)vr[i]);
-                            ratio = std::fmax(ratio, bound > 0 ? d / bound : (d > 0 ? INFINITY : 0));
-                            if (std::isnan(d)) ratio = INFINITY;
-                        }
-                        Worst& w = worst[g][acc];
-                        w.cases++;
-                        if (!(e_same <= w.same)) w.same = e_same, w.shape_same[0] = M, w.shape_same[1] = Nout, w.shape_same[2] = Kin;
-                        if (!(ratio <= w.ratio)) w.ratio = ratio, w.shape_ratio[0] = M, w.shape_ratio[1] = Nout, w.shape_ratio[2] = Kin;
-                        if (n) w.rms_lo = std::fmin(w.rms_lo, e_rms), w.rms_hi = std::fmax(w.rms_hi, e_rms);
-                        const int outside = got.written_outside();
-                        w.outside += outside;
-                        if (!(e_same <= 1e-5) || !(ratio <= 1) || outside)
-                            std::printf("  FAIL %s acc %d M %d Nout %d Kin %d: rel err vs same inputs %.2e, bound ratio "
-                                        "%.3f, %d written outside\n", gemm_name[g], acc, M, Nout, Kin, e_same, ratio, outside);
-                        CHECK(e_same <= 1e-5);
-                        CHECK(ratio <= 1);
-                        CHECK(outside == 0);
-                    }
+            for (int Kin : dims) shapes.push_back({M, Nout, Kin});
+    // Reductions longer than the kernel's 1024-deep K chunk (dw over 2100 tokens, da over Nout 1100,
+    // forward over Kin 1100), with edges.
+    shapes.push_back({2100, 40, 257}), shapes.push_back({300, 1100, 40}), shapes.push_back({300, 40, 1100});
+    for (auto [M, Nout, Kin] : shapes) {
+        Operands x{Slice(M, Kin, 5, 2), Slice(M, Nout, 7, 3), std::vector<float>((size_t)Nout * Kin)};
+        for (Slice* s : {&x.a, &x.dout})
+            for (int r = 0; r < M; r++)
+                for (int c = 0; c < s->cols; c++) s->at(r, c) = (float)rng.uniform(-1, 1);
+        for (auto& v : x.w) v = (float)rng.uniform(-1, 1);
+        Operands xr = map(x, bf16_round), xabs = map(x, [](float v) { return std::fabs(v); });
+        for (int g = FWD; g <= DW; g++)
+            for (int acc = 0; acc < 2; acc++) {
+                const int rows = g == DW ? Nout : M, cols = g == FWD ? Nout : Kin, K = g == FWD ? Kin : g == DA ? Nout : M;
+                Slice c(rows, cols, g == DW ? 0 : 6, g == DW ? 0 : 3);
+                auto init = [&](Slice& s, bool with_c0) {  // poison, then c0 in the slice if accumulating
+                    s.poison();
+                    Rng r0(rows * 7919 + cols);
+                    for (int r = 0; r < rows; r++)
+                        for (int q = 0; q < cols; q++)
+                            if (with_c0) s.at(r, q) = (float)r0.uniform(-1, 1);
+                            else if (g == DW) s.at(r, q) = 0;  // dw always accumulates: start at 0
+                };
+                Slice got = c, same = c, ref = c, S = c, c0 = c;
+                init(got, acc), init(same, acc), init(ref, acc), init(S, false), init(c0, acc);
+                run((Gemm)g, true, x, got, acc, M, Nout, Kin);
+                run((Gemm)g, false, xr, same, acc, M, Nout, Kin);
+                run((Gemm)g, false, x, ref, acc, M, Nout, Kin);
+                run((Gemm)g, false, xabs, S, false, M, Nout, Kin);
+                std::vector<float> vg = got.slice(), vs = same.slice(), vr = ref.slice(), vS = S.slice(),
+                                   vc0 = c0.slice();
+                const int64_t n = (int64_t)vg.size();
+                const double e_same = rel_err(vg.data(), vs.data(), n), e_rms = rel_err(vg.data(), vr.data(), n);
+                const double gam = (K + 1) * u32 / (1 - (K + 1) * u32);
+                double ratio = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    const double Sx = 1.001 * vS[i], ac0 = acc || g == DW ? std::fabs((double)vc0[i]) : 0;
+                    const double bound = (2 * u + u * u) * Sx + 2 * gam * (1.01 * Sx + ac0) + (K + 1) * FLT_MIN;
+                    const double d = std::fabs((double)vg[i] - (double)vr[i]);
+                    ratio = std::fmax(ratio, bound > 0 ? d / bound : (d > 0 ? INFINITY : 0));
+                    if (std::isnan(d)) ratio = INFINITY;
+                }
+                Worst& w = worst[g][acc];
+                w.cases++;
+                if (!(e_same <= w.same)) w.same = e_same, w.shape_same[0] = M, w.shape_same[1] = Nout, w.shape_same[2] = Kin;
+                if (!(ratio <= w.ratio)) w.ratio = ratio, w.shape_ratio[0] = M, w.shape_ratio[1] = Nout, w.shape_ratio[2] = Kin;
+                if (n) w.rms_lo = std::fmin(w.rms_lo, e_rms), w.rms_hi = std::fmax(w.rms_hi, e_rms);
+                const int outside = got.written_outside();
+                w.outside += outside;
+                if (!(e_same <= 1e-5) || !(ratio <= 1) || outside)
+                    std::printf("  FAIL %s acc %d M %d Nout %d Kin %d: rel err vs same inputs %.2e, bound ratio "
+                                "%.3f, %d written outside\n", gemm_name[g], acc, M, Nout, Kin, e_same, ratio, outside);
+                CHECK(e_same <= 1e-5);
+                CHECK(ratio <= 1);
+                CHECK(outside == 0);
             }
+    }
     for (int g = FWD; g <= DW; g++)
         for (int acc = 0; acc < 2; acc++) {
             const Worst& w = worst[g][acc];

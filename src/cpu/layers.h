@@ -45,6 +45,8 @@ void matmul_backward(T* da, int ldda, T* dw, const T* dout, int lddo, const T* a
 enum class GemmPrecision { fp32, bf16 };
 bool set_gemm_precision(GemmPrecision p);
 GemmPrecision gemm_precision();
+// The shape rule under bf16: whether C[m, n] (+)= A[m, k] B[k, n] goes to AMX (true) or stays on sgemm.
+bool gemm_bf16_shape(int m, int n, int k);
 
 // ---- matmul_amx.cpp ------------------------------------------------------------------------------
 // Whether this process can use AMX bf16 tiles (CPU features, OS state and kernel permission, checked

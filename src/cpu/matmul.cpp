@@ -31,10 +31,11 @@ bool set_gemm_precision(GemmPrecision p) {
 
 GemmPrecision gemm_precision() { return precision.load(std::memory_order_relaxed); }
 
-// Whether a GEMM C[m, n] (+)= A[m, k] B[k, n] of the float path runs in bf16 on AMX.
-static bool use_bf16(int m, int n, int k) {
-    return gemm_precision() == GemmPrecision::bf16;
+bool gemm_bf16_shape(int m, int n, int k) {
+    return true;
 }
+
+static bool use_bf16(int m, int n, int k) { return gemm_precision() == GemmPrecision::bf16 && gemm_bf16_shape(m, n, k); }
 
 static void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda,
                  const float* b, int ldb, float beta, float* c, int ldc) {

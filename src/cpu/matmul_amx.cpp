@@ -213,10 +213,11 @@ static void load_tile_config() {
     _tile_loadconfig(&cfg);
 }
 
-// C block of MT x NT tiles (C tile 2*mi + ni) over the whole K loop. A: the block's first A tile row
-// (MT rows of Kt tiles), B likewise. C at c with row stride ldc bytes; load_c: start from C (accumulate).
+// C block of MT x NT tiles (C tile 2*mi + ni) over `steps` K steps. A: the block's first A tile of the
+// chunk, the second row of tiles Kt tiles further; B likewise. C at c with row stride ldc bytes; load_c:
+// start from C (accumulating, or a later K chunk), else from zero.
 template <int MT, int NT>
-static void tile_block(float* c, long ldc, bool load_c, const uint16_t* A, const uint16_t* B, int Kt) {
+static void tile_block(float* c, long ldc, bool load_c, const uint16_t* A, const uint16_t* B, int Kt, int steps) {
     if (load_c) {
         _tile_loadd(0, c, ldc);
         if constexpr (NT == 2) _tile_loadd(1, c + 16, ldc);
@@ -228,7 +229,7 @@ static void tile_block(float* c, long ldc, bool load_c, const uint16_t* A, const
         if constexpr (MT == 2) _tile_zero(2);
         if constexpr (MT == 2 && NT == 2) _tile_zero(3);
     }
-    for (int kk = 0; kk < Kt; kk++) {
+    for (int kk = 0; kk < steps; kk++) {
         _tile_loadd(4, A + (size_t)kk * TILE, 64);
         _tile_loadd(6, B + (size_t)kk * TILE, 64);
         _tile_dpbf16ps(0, 4, 6);
@@ -257,7 +258,8 @@ static void gemm_amx(float* C, int ldc, bool accumulate, int Mc, int Nc, int Kc,
     uint16_t* pa = bufA.reserve((size_t)Mt * Kt * TILE);
     uint16_t* pb = bufB.reserve((size_t)Nt * Kt * TILE);
     const long na = (long)Mt * Kt, nall = na + (long)Nt * Kt;
-    const int group = std::max(1, 384 / Kt);  // m-blocks per group: 2 * Kt KiB of packed A each, ~768 KiB
+    const int KC = 32;                              // K steps per chunk (1024 deep)
+    const int group = std::max(1, 384 / std::min(Kt, KC));  // m-blocks per group: ~768 KiB of packed A
 
 #pragma omp parallel
     {
@@ -280,32 +282,34 @@ static void gemm_amx(float* C, int ldc, bool accumulate, int Mc, int Nc, int Kc,
         if (mb0 < mb1 && nb0 < nb1) {
             load_tile_config();
             alignas(64) float edge[32 * 32];
-            for (int mg = mb0; mg < mb1; mg += group)
-                for (int nb = nb0; nb < nb1; nb++)
-                    for (int mb = mg; mb < std::min(mg + group, mb1); mb++) {
-                        const int i = 2 * mb, j = 2 * nb, mt = std::min(2, Mt - i), nt = std::min(2, Nt - j);
-                        const int rows = std::min(32, Mc - 16 * i), cols = std::min(32, Nc - 16 * j);
-                        const uint16_t* A = pa + (size_t)i * Kt * TILE;
-                        const uint16_t* B = pb + (size_t)j * Kt * TILE;
-                        const bool interior = rows == 16 * mt && cols == 16 * nt;
-                        float* c = interior ? C + (size_t)16 * i * ldc + 16 * j : edge;
-                        const long ldb = interior ? (long)ldc * 4 : 32 * 4;
-                        const bool load_c = interior && accumulate;
-                        if (mt == 2 && nt == 2) tile_block<2, 2>(c, ldb, load_c, A, B, Kt);
-                        else if (mt == 2) tile_block<2, 1>(c, ldb, load_c, A, B, Kt);
-                        else if (nt == 2) tile_block<1, 2>(c, ldb, load_c, A, B, Kt);
-                        else tile_block<1, 1>(c, ldb, load_c, A, B, Kt);
-                        if (interior) continue;
-                        for (int r = 0; r < rows; r++) {
-                            float* out = C + (size_t)(16 * i + r) * ldc + 16 * j;
-                            for (int h = 0; h < cols; h += 16) {
-                                const __mmask16 m = lanes(cols - h);
-                                __m512 v = _mm512_load_ps(edge + 32 * r + h);
-                                if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out + h));
-                                _mm512_mask_storeu_ps(out + h, m, v);
+            for (int k0 = 0; k0 < Kt; k0 += KC)
+                for (int mg = mb0; mg < mb1; mg += group)
+                    for (int nb = nb0; nb < nb1; nb++)
+                        for (int mb = mg; mb < std::min(mg + group, mb1); mb++) {
+                            const int i = 2 * mb, j = 2 * nb, mt = std::min(2, Mt - i), nt = std::min(2, Nt - j);
+                            const int rows = std::min(32, Mc - 16 * i), cols = std::min(32, Nc - 16 * j);
+                            const uint16_t* A = pa + ((size_t)i * Kt + k0) * TILE;
+                            const uint16_t* B = pb + ((size_t)j * Kt + k0) * TILE;
+                            const int steps = std::min(KC, Kt - k0);
+                            const bool interior = rows == 16 * mt && cols == 16 * nt, add = accumulate || k0 > 0;
+                            float* c = interior ? C + (size_t)16 * i * ldc + 16 * j : edge;
+                            const long ldb = interior ? (long)ldc * 4 : 32 * 4;
+                            const bool load_c = interior && add;
+                            if (mt == 2 && nt == 2) tile_block<2, 2>(c, ldb, load_c, A, B, Kt, steps);
+                            else if (mt == 2) tile_block<2, 1>(c, ldb, load_c, A, B, Kt, steps);
+                            else if (nt == 2) tile_block<1, 2>(c, ldb, load_c, A, B, Kt, steps);
+                            else tile_block<1, 1>(c, ldb, load_c, A, B, Kt, steps);
+                            if (interior) continue;
+                            for (int r = 0; r < rows; r++) {
+                                float* out = C + (size_t)(16 * i + r) * ldc + 16 * j;
+                                for (int h = 0; h < cols; h += 16) {
+                                    const __mmask16 m = lanes(cols - h);
+                                    __m512 v = _mm512_load_ps(edge + 32 * r + h);
+                                    if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out + h));
+                                    _mm512_mask_storeu_ps(out + h, m, v);
+                                }
                             }
                         }
-                    }
             _tile_release();
         }
     }
