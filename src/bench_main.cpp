@@ -3,8 +3,10 @@
 // (tools/bench_torch.py runs it beside PyTorch on the same weights and prints the ratios).
 //
 //   build/bin/bench [--weights FILE | --shape 130m|tiny] [--len 512] [--batch 4] [--group 4]
-//                   [--iters 3] [--threads N] [--json]
+//                   [--iters 3] [--threads N] [--precision fp32|bf16] [--json]
 //   build/bin/bench --gemm [--threads N]
+//
+// --precision bf16 runs the linear layers' GEMMs in bf16 on AMX (cpu::set_gemm_precision).
 //
 // --gemm times the linear layers' three GEMMs (src/cpu/matmul.cpp) at the demo shapes (M = 8192 tokens)
 // and the mamba-130m shapes (M = 1024): fp32 OpenBLAS sgemm beside the bf16 AMX kernel
@@ -113,6 +115,7 @@ int main(int argc, char** argv) {
     std::string weights, shape = "130m";
     int len = 512, batch = 4, group = 4, iters = 3, threads = 0;
     bool json = false, gemm = false;
+    std::string precision = "fp32";
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         auto next = [&]() -> const char* {
@@ -128,12 +131,20 @@ int main(int argc, char** argv) {
         else if (a == "--threads") threads = std::atoi(next());
         else if (a == "--json") json = true;
         else if (a == "--gemm") gemm = true;
+        else if (a == "--precision") precision = next();
         else fatal("unknown argument %s", a.c_str());
     }
     if (len < 1 || batch < 1 || group < 1 || iters < 1) fatal("--len, --batch, --group, --iters must be positive");
     if (threads > 0) omp_set_num_threads(threads);
     enable_flush_to_zero();
     if (gemm) return gemm_bench();
+    if (precision == "bf16") {
+        const char* why = nullptr;
+        if (!cpu::amx_available(&why)) fatal("--precision bf16 needs AMX: %s", why);
+        cpu::set_gemm_precision(cpu::GemmPrecision::bf16);
+    } else if (precision != "fp32") {
+        fatal("unknown --precision %s (fp32 or bf16)", precision.c_str());
+    }
     MambaConfig c;
     Mamba<float> m;
     if (!weights.empty()) {
@@ -182,8 +193,8 @@ int main(int argc, char** argv) {
                     "\"seqs_per_s\": %.4f, \"train_tokens_per_s\": %.2f, \"gemm_gflop_fwd\": %.3f}\n",
                     omp_get_max_threads(), B, len, fwd, step, B / fwd, tokens / step, gf / 1e9);
     } else {
-        std::printf("engine CPU, %d threads: D %d L %d E %d N %d V %d, %d sequences x %d tokens\n",
-                    omp_get_max_threads(), c.D, c.L, c.E, c.N, c.V, B, len);
+        std::printf("engine CPU, %d threads, GEMMs %s: D %d L %d E %d N %d V %d, %d sequences x %d tokens\n",
+                    omp_get_max_threads(), precision.c_str(), c.D, c.L, c.E, c.N, c.V, B, len);
         std::printf("  rerank forward: %.3f s per batch, %.2f sequences/s, GEMM %.1f GFLOP/s\n", fwd, B / fwd,
                     gf / fwd / 1e9);
         std::printf("  train step:     %.3f s per batch, %.1f tokens/s, GEMM %.1f GFLOP/s (3x forward FLOPs)\n", step,

@@ -23,6 +23,8 @@
 //     NaN too, so a read of it would poison the result and fail (a).
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -204,7 +206,7 @@ TEST_CASE("matmul_amx: bf16 GEMMs at odd shapes against fp32 OpenBLAS (same inpu
         }
 }
 
-TEST_CASE("matmul_amx: bit-identical run to run; the precision switch routes float only") {
+TEST_CASE("matmul_amx: bit-identical run to run and across thread counts; the precision switch routes float only") {
     if (skip_without_amx()) {
         CHECK(!cpu::set_gemm_precision(cpu::GemmPrecision::bf16));
         CHECK(cpu::gemm_precision() == cpu::GemmPrecision::fp32);
@@ -229,8 +231,14 @@ TEST_CASE("matmul_amx: bit-identical run to run; the precision switch routes flo
         return out;
     };
     auto r1 = all3(true), r2 = all3(true);
-    std::printf("  run to run: %zu floats, first %+.6f vs %+.6f\n", r1.size(), r1[0], r2[0]);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    auto r3 = all3(true);
+    omp_set_num_threads(threads);
+    std::printf("  run to run: %zu floats, first %+.6f vs %+.6f; 1 thread vs %d: %+.6f\n", r1.size(), r1[0], r2[0],
+                threads, r3[0]);
     CHECK(std::memcmp(r1.data(), r2.data(), r1.size() * 4) == 0);
+    CHECK(std::memcmp(r1.data(), r3.data(), r1.size() * 4) == 0);  // each element summed by one thread
 
     auto fp32 = all3(false);
     REQUIRE(cpu::set_gemm_precision(cpu::GemmPrecision::bf16));

@@ -30,29 +30,39 @@
 //   B tile (j, kk) = k 32kk..32kk+31, columns 16j..16j+15, VNNI. From a k-major source row p of the tile is
 //     source rows 2p and 2p+1 interleaved (one convert of both, one word permute). From an x-major source
 //     (forward's w[n][k]) 32 consecutive floats of row n are column n of the tile: convert, then transpose.
-//   Packed A is Mt x Kt tiles ordered [i][kk], packed B Nt x Kt tiles ordered [j][kk] (Mt = ceil(Mc/16),
-//   Nt = ceil(Nc/16), Kt = ceil(Kc/32)), so the K loop walks consecutive KiBs.
+//   A chunk of packed A is Mt x S tiles ordered [i][kk], of B Nt x S tiles ordered [j][kk] (Mt =
+//   ceil(Mc/16), Nt = ceil(Nc/16), S <= 32 K steps of the chunk), so the K loop walks consecutive KiBs.
 //   Edges: masked loads (lanes past the slice are never read, so a slice's neighbours may hold NaN) and
 //   zero rows; padded K is zero in both A and B.
+//   dw is computed as dout^T a (transposing dout while packing) or, when Kin < Nout, as dw^T = a^T dout
+//   (transposing the narrower a) with C stored transposed; the other two GEMMs transpose nothing but
+//   forward's w, the small operand.
 //
-// Blocking and threads. One parallel region: the team packs all A and B tiles (a static split of the tile
-// list), meets at a barrier, then computes. The micro-kernel owns a block of 2 x 2 C tiles (32 x 32 fp32)
-// in tiles 0-3, loads two A tiles (4, 5) and two B tiles (6, 7) per 32-deep K step and issues four
-// TDPBF16PS: one tile load per 16 x 16 x 32 product. It runs the whole K loop with C in tiles; interior
-// blocks load C from memory first when accumulating and store straight to C, edge blocks go through a
-// 32 x 32 buffer on the stack and write only the valid part. The blocks of C are split among the threads
-// in contiguous ranges along the dimension with more blocks; within a thread the loop is m-group (as many
-// 32-row blocks as keep ~768 KiB of packed A in L2) > n-block > m-block, so a 32-column panel of B is
-// reused across the group and the group of A across every panel. Each C element is computed by one
-// thread in a fixed order: results are bit-identical run to run (and across thread counts).
+// Blocking and threads. K is cut into chunks of at most 32 steps (1024 deep); per chunk the team packs
+// that chunk's A and B tiles (a static split of the tile list) into one of two alternating buffers, meets
+// at a barrier, and computes; the alternation makes that the only barrier per chunk (a thread reaches the
+// packing of chunk c+2 into chunk c's buffers only after every thread passed the barrier of chunk c+1,
+// i.e. finished computing chunk c). The micro-kernel owns a block of 2 x 2 C tiles (32 x 32 fp32) in
+// tiles 0-3, loads two A tiles (4, 5) and two B tiles (6, 7) per 32-deep K step and issues four
+// TDPBF16PS: one 1 KiB tile load per 16 x 16 x 32 product. It runs the chunk's K steps with C in tiles;
+// interior blocks load C from memory first (when accumulating, or for every chunk after the first) and
+// store straight to C, edge blocks go through a 32 x 32 buffer on the stack and add or write only the
+// valid part. The blocks of C are split among the threads in contiguous ranges along the dimension with
+// more blocks; within a thread the loop is m-group (as many 32-row blocks as keep ~768 KiB of packed A in
+// L2) > n-block > m-block, so a 32-column panel of B is reused across the group and the group of A
+// across every panel. Each C element is computed by one thread in a fixed order (chunks in order, the K
+// steps in order within a chunk): results are bit-identical run to run, for any thread count.
 //
-// Memory: the packed tiles live in two per-calling-thread buffers (thread_local), grown when a larger
-// shape first appears and never shrunk: no allocation in steady state. Each thread loads its tile
-// configuration on entering the region and releases the tiles on leaving it.
+// Memory: the packed chunks live in per-calling-thread buffers (thread_local, two for A and two for B,
+// each (Mt or Nt) x min(Kt, 32) KiB), grown when a larger shape first appears and never shrunk: no
+// allocation in steady state. Each thread that computes loads its tile configuration on entering the
+// parallel region and releases the tiles on leaving it.
 //
-// Cost per call: FLOPs 2 Mc Nc Kc (useful; the tiles compute 2 (16 Mt)(16 Nt)(32 Kt)). Bytes: read Mc Kc +
-// Kc Nc fp32 and write them once as bf16 (the conversion pass), read back Nb = ceil(Nt/2) times the
-// packed A and (about) once the packed B from cache, then read (if accumulating) and write Mc Nc fp32.
+// Cost per call: FLOPs 2 Mc Nc Kc useful (the tiles compute 2 (16 Mt)(16 Nt)(32 Kt), padding included).
+// Bytes from memory: read the fp32 operands once, Mc Kc + Kc Nc floats (the conversion pass writes them
+// as bf16 into the chunk buffers, which stay in cache when a chunk fits: (Mt + Nt) S KiB), and read (when
+// accumulating or Kt > 32: once per chunk) and write Mc Nc floats of C. From cache: the packed group of A
+// once per 32-column panel of B, each panel once per group.
 //
 // Availability: the AMX code is compiled for AMX whatever -march says (a target pragma), and runs only
 // after amx_available() found the CPU features (cpuid), the OS's tile state enabled (XCR0) and the
@@ -249,69 +259,95 @@ static void tile_block(float* c, long ldc, bool load_c, const uint16_t* A, const
     if constexpr (MT == 2 && NT == 2) _tile_stored(3, (char*)(c + 16) + 16 * ldc, ldc);
 }
 
-// C[Mc, Nc] (+)= A[Mc, Kc] @ B[Kc, Nc] with C row stride ldc (floats).
-static void gemm_amx(float* C, int ldc, bool accumulate, int Mc, int Nc, int Kc, Src a, Src b) {
+// Adds (add) or writes the valid rows x cols of a 32 x 32 block held in `edge` into C at block origin
+// (m0, n0); c_trans: C is stored transposed (element (m, n) at C[n*ldc + m]), done by 16 x 16 quadrants.
+static void write_block(float* C, int ldc, bool c_trans, bool add, const float* edge, int m0, int n0, int rows,
+                        int cols) {
+    if (!c_trans) {
+        for (int r = 0; r < rows; r++) {
+            float* out = C + (size_t)(m0 + r) * ldc + n0;
+            for (int h = 0; h < cols; h += 16) {
+                const __mmask16 m = lanes(cols - h);
+                __m512 v = _mm512_load_ps(edge + 32 * r + h);
+                if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out + h));
+                _mm512_mask_storeu_ps(out + h, m, v);
+            }
+        }
+        return;
+    }
+    for (int qi = 0; 16 * qi < rows; qi++)
+        for (int qj = 0; 16 * qj < cols; qj++) {
+            __m512i v[16];
+            for (int r = 0; r < 16; r++) v[r] = _mm512_load_si512(edge + 32 * (16 * qi + r) + 16 * qj);
+            transpose16(v);  // v[n] = column n of the quadrant = part of row n0 + 16 qj + n of C^T
+            const __mmask16 m = lanes(rows - 16 * qi);
+            for (int n = 0; n < std::min(16, cols - 16 * qj); n++) {
+                float* out = C + (size_t)(n0 + 16 * qj + n) * ldc + m0 + 16 * qi;
+                __m512 x = (__m512)v[n];
+                if (add) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, out));
+                _mm512_mask_storeu_ps(out, m, x);
+            }
+        }
+}
+
+// C[Mc, Nc] (+)= A[Mc, Kc] @ B[Kc, Nc] with C row stride ldc (floats); c_trans: C is stored transposed
+// (element (m, n) at C[n*ldc + m]), every block then goes through the stack buffer and a transpose.
+static void gemm_amx(float* C, int ldc, bool accumulate, int Mc, int Nc, int Kc, Src a, Src b, bool c_trans = false) {
     if (Mc <= 0 || Nc <= 0) return;
     const int Mt = (Mc + 15) / 16, Nt = (Nc + 15) / 16, Kt = std::max(1, (Kc + 31) / 32);
     const int Mb = (Mt + 1) / 2, Nb = (Nt + 1) / 2;
-    thread_local TileBuffer bufA, bufB;
-    uint16_t* pa = bufA.reserve((size_t)Mt * Kt * TILE);
-    uint16_t* pb = bufB.reserve((size_t)Nt * Kt * TILE);
-    const long na = (long)Mt * Kt, nall = na + (long)Nt * Kt;
-    const int KC = 32;                              // K steps per chunk (1024 deep)
-    const int group = std::max(1, 384 / std::min(Kt, KC));  // m-blocks per group: ~768 KiB of packed A
+    const int KC = std::min(Kt, 32);           // K steps per chunk (at most 1024 deep)
+    const int group = std::max(1, 384 / KC);  // m-blocks per group: 2 KC KiB of packed A each, ~768 KiB
+    // Two sets of chunk buffers, alternating: chunk c+2 reuses chunk c's, and every thread has finished
+    // computing chunk c before it passes the barrier after packing chunk c+1: one barrier per chunk.
+    thread_local TileBuffer bufA[2], bufB[2];
+    const int nbuf = Kt > KC ? 2 : 1;
+    uint16_t *pas[2] = {}, *pbs[2] = {};
+    for (int q = 0; q < nbuf; q++)
+        pas[q] = bufA[q].reserve((size_t)Mt * KC * TILE), pbs[q] = bufB[q].reserve((size_t)Nt * KC * TILE);
 
 #pragma omp parallel
     {
-#pragma omp for schedule(static)
-        for (long t = 0; t < nall; t++) {
-            if (t < na) {
-                const int i = (int)(t / Kt), kk = (int)(t % Kt);
-                pack_a(pa + t * TILE, a, 16 * i, 32 * kk, Mc - 16 * i, Kc - 32 * kk);
-            } else {
-                const long u = t - na;
-                const int j = (int)(u / Kt), kk = (int)(u % Kt);
-                pack_b(pb + u * TILE, b, 16 * j, 32 * kk, Nc - 16 * j, Kc - 32 * kk);
-            }
-        }
-        // (implicit barrier: every tile is packed)
         const int T = omp_get_num_threads(), id = omp_get_thread_num();
-        int mb0 = 0, mb1 = Mb, nb0 = 0, nb1 = Nb;
+        int mb0 = 0, mb1 = Mb, nb0 = 0, nb1 = Nb;  // this thread's blocks of C
         if (Mb >= Nb) mb0 = (int)((long)Mb * id / T), mb1 = (int)((long)Mb * (id + 1) / T);
         else nb0 = (int)((long)Nb * id / T), nb1 = (int)((long)Nb * (id + 1) / T);
-        if (mb0 < mb1 && nb0 < nb1) {
-            load_tile_config();
-            alignas(64) float edge[32 * 32];
-            for (int k0 = 0; k0 < Kt; k0 += KC)
-                for (int mg = mb0; mg < mb1; mg += group)
-                    for (int nb = nb0; nb < nb1; nb++)
-                        for (int mb = mg; mb < std::min(mg + group, mb1); mb++) {
-                            const int i = 2 * mb, j = 2 * nb, mt = std::min(2, Mt - i), nt = std::min(2, Nt - j);
-                            const int rows = std::min(32, Mc - 16 * i), cols = std::min(32, Nc - 16 * j);
-                            const uint16_t* A = pa + ((size_t)i * Kt + k0) * TILE;
-                            const uint16_t* B = pb + ((size_t)j * Kt + k0) * TILE;
-                            const int steps = std::min(KC, Kt - k0);
-                            const bool interior = rows == 16 * mt && cols == 16 * nt, add = accumulate || k0 > 0;
-                            float* c = interior ? C + (size_t)16 * i * ldc + 16 * j : edge;
-                            const long ldb = interior ? (long)ldc * 4 : 32 * 4;
-                            const bool load_c = interior && add;
-                            if (mt == 2 && nt == 2) tile_block<2, 2>(c, ldb, load_c, A, B, Kt, steps);
-                            else if (mt == 2) tile_block<2, 1>(c, ldb, load_c, A, B, Kt, steps);
-                            else if (nt == 2) tile_block<1, 2>(c, ldb, load_c, A, B, Kt, steps);
-                            else tile_block<1, 1>(c, ldb, load_c, A, B, Kt, steps);
-                            if (interior) continue;
-                            for (int r = 0; r < rows; r++) {
-                                float* out = C + (size_t)(16 * i + r) * ldc + 16 * j;
-                                for (int h = 0; h < cols; h += 16) {
-                                    const __mmask16 m = lanes(cols - h);
-                                    __m512 v = _mm512_load_ps(edge + 32 * r + h);
-                                    if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out + h));
-                                    _mm512_mask_storeu_ps(out + h, m, v);
-                                }
-                            }
-                        }
-            _tile_release();
+        const bool busy = mb0 < mb1 && nb0 < nb1;
+        if (busy) load_tile_config();
+        alignas(64) float edge[32 * 32];
+        for (int k0 = 0; k0 < Kt; k0 += KC) {
+            // Pack this chunk's tiles: A tile (i, kk) at pa[(i*steps + kk) * TILE], B likewise.
+            const int steps = std::min(KC, Kt - k0);
+            uint16_t *pa = pas[k0 / KC % nbuf], *pb = pbs[k0 / KC % nbuf];
+            const long na = (long)Mt * steps, nall = na + (long)Nt * steps;
+#pragma omp for schedule(static)
+            for (long t = 0; t < nall; t++) {
+                const long u = t < na ? t : t - na;
+                const int x = (int)(u / steps), k = 32 * (k0 + (int)(u % steps));
+                if (t < na) pack_a(pa + u * TILE, a, 16 * x, k, Mc - 16 * x, Kc - k);
+                else pack_b(pb + u * TILE, b, 16 * x, k, Nc - 16 * x, Kc - k);
+            }
+            // (implicit barrier: the chunk is packed)
+            const bool add = accumulate || k0 > 0;
+            for (int mg = mb0; busy && mg < mb1; mg += group)
+                for (int nb = nb0; nb < nb1; nb++)
+                    for (int mb = mg; mb < std::min(mg + group, mb1); mb++) {
+                        const int i = 2 * mb, j = 2 * nb, mt = std::min(2, Mt - i), nt = std::min(2, Nt - j);
+                        const int rows = std::min(32, Mc - 16 * i), cols = std::min(32, Nc - 16 * j);
+                        const uint16_t* A = pa + (size_t)i * steps * TILE;
+                        const uint16_t* B = pb + (size_t)j * steps * TILE;
+                        const bool interior = rows == 16 * mt && cols == 16 * nt && !c_trans;
+                        float* c = interior ? C + (size_t)16 * i * ldc + 16 * j : edge;
+                        const long ldb = interior ? (long)ldc * 4 : 32 * 4;
+                        const bool load_c = interior && add;
+                        if (mt == 2 && nt == 2) tile_block<2, 2>(c, ldb, load_c, A, B, steps, steps);
+                        else if (mt == 2) tile_block<2, 1>(c, ldb, load_c, A, B, steps, steps);
+                        else if (nt == 2) tile_block<1, 2>(c, ldb, load_c, A, B, steps, steps);
+                        else tile_block<1, 1>(c, ldb, load_c, A, B, steps, steps);
+                        if (!interior) write_block(C, ldc, c_trans, add, edge, 16 * i, 16 * j, rows, cols);
+                    }
         }
+        if (busy) _tile_release();
     }
 }
 
@@ -335,7 +371,10 @@ void matmul_backward_bf16(float* da, int ldda, float* dw, const float* dout, int
     require_amx();
     if (M == 0) return;
     if (da) gemm_amx(da, ldda, accumulate_da, M, Kin, Nout, Src{dout, lddo, false}, Src{w, Kin, true});
-    if (dw) gemm_amx(dw, Kin, true, Nout, Kin, M, Src{dout, lddo, true}, Src{a, lda, true});
+    // dw = dout^T a transposes dout while packing; when a is the narrower operand, dw^T = a^T dout
+    // transposes a instead (fewer words through the 16 x 16 transposes) and stores C transposed.
+    if (dw && Kin >= Nout) gemm_amx(dw, Kin, true, Nout, Kin, M, Src{dout, lddo, true}, Src{a, lda, true});
+    if (dw && Kin < Nout) gemm_amx(dw, Kin, true, Kin, Nout, M, Src{a, lda, true}, Src{dout, lddo, true}, true);
 }
 
 }  // namespace cpu
