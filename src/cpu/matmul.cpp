@@ -36,7 +36,7 @@ GemmPrecision gemm_precision() { return precision.load(std::memory_order_relaxed
 // demo's dt_proj, R = 8: K = 8 padded to 32 in forward, N = 8 padded to 16 in da and dw) and is bound by
 // memory, where the AMX path's extra conversion pass costs more than its faster arithmetic saves. Measured
 // with `build/bin/bench --gemm --threads 1` (min of 7, a loaded 2-core machine), bf16 / fp32 speed at
-// M = 8192: dt_proj forward 0.63-1.00, da 1.03-1.09, dw 0.28-0.86 (before/after fusing packing into the K
+// M = 8192: dt_proj forward 0.63-1.00, da 1.01-1.09, dw 0.28-0.86 (before/after fusing packing into the K
 // chunks); every other demo and 130m GEMM (all dimensions >= 40) was 1.0-5.3x faster on AMX.
 bool gemm_bf16_shape(int m, int n, int k) { return std::min(m, std::min(n, k)) >= 16; }
 
