@@ -3,7 +3,17 @@
 // (tools/bench_torch.py runs it beside PyTorch on the same weights and prints the ratios).
 //
 //   build/bin/bench [--weights FILE | --shape 130m|tiny] [--len 512] [--batch 4] [--group 4]
-//                   [--iters 3] [--threads N] [--json]
+//                   [--iters 3] [--threads N] [--precision fp32|bf16] [--json]
+//   build/bin/bench --gemm [--threads N]
+//
+// --precision bf16 runs the linear layers' GEMMs in bf16 on AMX (cpu::set_gemm_precision).
+//
+// --gemm times the linear layers' three GEMMs (src/cpu/matmul.cpp) at the demo shapes (M = 8192 tokens)
+// and the mamba-130m shapes (M = 1024): fp32 OpenBLAS sgemm beside the bf16 AMX kernel
+// (src/cpu/matmul_amx.cpp) on the same operands, GFLOP/s (useful FLOPs), their ratio, the AMX kernel's
+// share of the tile peak (1.2 TFLOP/s per core, measured with back-to-back TDPBF16PS) and the memory
+// traffic it cannot avoid (read the fp32 operands, read/write the fp32 result) as GB/s against the
+// machine's copy bandwidth measured in the same process. Each time is the minimum over 7 repetitions.
 #include <omp.h>
 
 #include <chrono>
@@ -11,9 +21,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "common.h"
+#include "cpu/layers.h"
 #include "model_io.h"
+#include "rng.h"
 #include "trainer.h"
 
 static double now() {
@@ -26,10 +39,83 @@ static double gemm_flops_per_token(const MambaConfig& c) {
     return per_layer * c.L;
 }
 
+// Seconds per call of f: the minimum over 7 repetitions of a loop of about 30 ms.
+template <class F>
+static double time_min(F&& f) {
+    f();
+    double t0 = now();
+    f();
+    const int n = std::max(1, (int)(0.03 / std::max(now() - t0, 1e-7)));
+    double best = 1e30;
+    for (int rep = 0; rep < 7; rep++) {
+        t0 = now();
+        for (int i = 0; i < n; i++) f();
+        best = std::min(best, (now() - t0) / n);
+    }
+    return best;
+}
+
+static int gemm_bench() {
+    const double amx_peak = 1.2e12 * omp_get_max_threads();
+    // Copy bandwidth ceiling: 256 MiB read + 256 MiB written per pass.
+    std::vector<float> src((size_t)64 << 20, 1.0f), dst(src.size());
+    const double copy_s = time_min([&] {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < src.size(); i++) dst[i] = src[i];
+    });
+    const double copy_gbs = 2.0 * src.size() * 4 / copy_s / 1e9;
+    const char* why = nullptr;
+    const bool amx = cpu::amx_available(&why);
+    std::printf("GEMMs of the linear layers, %d threads; fp32 = OpenBLAS sgemm, bf16 = AMX kernel (%s)\n",
+                omp_get_max_threads(), amx ? "available" : why);
+    std::printf("AMX tile peak %.0f GFLOP/s (1.2 TFLOP/s per core), copy bandwidth %.1f GB/s; times: min of 7\n",
+                amx_peak / 1e9, copy_gbs);
+    std::printf("%-14s %-5s %5s %5s %5s | %8s %7s | %8s %7s %6s %6s | %5s %7s\n", "layer", "gemm", "M", "N", "K",
+                "fp32 ms", "GFLOP/s", "bf16 ms", "GFLOP/s", "%peak", "GB/s", "ratio", "rule");
+    struct Shape { const char* name; int M, Nout, Kin, lda; };
+    const Shape shapes[] = {{"demo in_proj", 8192, 512, 128, 128},   {"demo x_proj", 8192, 40, 256, 256},
+                            {"demo dt_proj", 8192, 256, 8, 40},      {"demo out_proj", 8192, 128, 256, 256},
+                            {"130m in_proj", 1024, 3072, 768, 768},  {"130m x_proj", 1024, 80, 1536, 1536},
+                            {"130m dt_proj", 1024, 1536, 48, 80},    {"130m out_proj", 1024, 768, 1536, 1536}};
+    Rng rng(3);
+    for (const Shape& s : shapes) {
+        std::vector<float> a((size_t)s.M * s.lda), w((size_t)s.Nout * s.Kin), dout((size_t)s.M * s.Nout);
+        std::vector<float> out(dout.size()), da((size_t)s.M * s.Kin), dw(w.size());
+        for (auto* v : {&a, &w, &dout})
+            for (auto& x : *v) x = (float)rng.uniform(-1, 1);
+        for (int g = 0; g < 3; g++) {
+            // The GEMM C[Mc, Nc] (+)= A[Mc, Kc] B[Kc, Nc] that each of the three is.
+            const int Mc = g == 2 ? s.Nout : s.M, Nc = g == 0 ? s.Nout : s.Kin, Kc = g == 0 ? s.Kin : g == 1 ? s.Nout : s.M;
+            auto call = [&](bool bf16) {
+                if (g == 0 && bf16) cpu::matmul_forward_bf16(out.data(), s.Nout, a.data(), s.lda, w.data(), s.M, s.Nout, s.Kin, false);
+                if (g == 0 && !bf16) cpu::matmul_forward<float>(out.data(), s.Nout, a.data(), s.lda, w.data(), s.M, s.Nout, s.Kin, false);
+                float* pda = g == 1 ? da.data() : nullptr;
+                float* pdw = g == 2 ? dw.data() : nullptr;
+                if (g > 0 && bf16) cpu::matmul_backward_bf16(pda, s.Kin, pdw, dout.data(), s.Nout, a.data(), s.lda, w.data(), s.M, s.Nout, s.Kin, false);
+                if (g > 0 && !bf16) cpu::matmul_backward<float>(pda, s.Kin, pdw, dout.data(), s.Nout, a.data(), s.lda, w.data(), s.M, s.Nout, s.Kin, false);
+            };
+            const double flops = 2.0 * Mc * Nc * Kc;
+            const double bytes = 4.0 * ((double)Mc * Kc + (double)Kc * Nc + (g == 2 ? 2.0 : 1.0) * Mc * Nc);
+            const double t32 = time_min([&] { call(false); });
+            std::printf("%-14s %-5s %5d %5d %5d | %8.3f %7.1f |", s.name, g == 0 ? "fwd" : g == 1 ? "da" : "dw", Mc, Nc,
+                        Kc, t32 * 1e3, flops / t32 / 1e9);
+            if (!amx) {
+                std::printf(" (no AMX)\n");
+                continue;
+            }
+            const double t16 = time_min([&] { call(true); });
+            std::printf(" %8.3f %7.1f %5.1f%% %6.1f | %5.2f %7s\n", t16 * 1e3, flops / t16 / 1e9, 100 * flops / t16 / amx_peak,
+                        bytes / t16 / 1e9, t32 / t16, cpu::gemm_bf16_shape(Mc, Nc, Kc) ? "bf16" : "fp32");
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char** argv) {
     std::string weights, shape = "130m";
     int len = 512, batch = 4, group = 4, iters = 3, threads = 0;
-    bool json = false;
+    bool json = false, gemm = false;
+    std::string precision = "fp32";
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         auto next = [&]() -> const char* {
@@ -44,11 +130,21 @@ int main(int argc, char** argv) {
         else if (a == "--iters") iters = std::atoi(next());
         else if (a == "--threads") threads = std::atoi(next());
         else if (a == "--json") json = true;
+        else if (a == "--gemm") gemm = true;
+        else if (a == "--precision") precision = next();
         else fatal("unknown argument %s", a.c_str());
     }
     if (len < 1 || batch < 1 || group < 1 || iters < 1) fatal("--len, --batch, --group, --iters must be positive");
     if (threads > 0) omp_set_num_threads(threads);
     enable_flush_to_zero();
+    if (gemm) return gemm_bench();
+    if (precision == "bf16") {
+        const char* why = nullptr;
+        if (!cpu::amx_available(&why)) fatal("--precision bf16 needs AMX: %s", why);
+        cpu::set_gemm_precision(cpu::GemmPrecision::bf16);
+    } else if (precision != "fp32") {
+        fatal("unknown --precision %s (fp32 or bf16)", precision.c_str());
+    }
     MambaConfig c;
     Mamba<float> m;
     if (!weights.empty()) {
@@ -97,8 +193,8 @@ int main(int argc, char** argv) {
                     "\"seqs_per_s\": %.4f, \"train_tokens_per_s\": %.2f, \"gemm_gflop_fwd\": %.3f}\n",
                     omp_get_max_threads(), B, len, fwd, step, B / fwd, tokens / step, gf / 1e9);
     } else {
-        std::printf("engine CPU, %d threads: D %d L %d E %d N %d V %d, %d sequences x %d tokens\n",
-                    omp_get_max_threads(), c.D, c.L, c.E, c.N, c.V, B, len);
+        std::printf("engine CPU, %d threads, GEMMs %s: D %d L %d E %d N %d V %d, %d sequences x %d tokens\n",
+                    omp_get_max_threads(), precision.c_str(), c.D, c.L, c.E, c.N, c.V, B, len);
         std::printf("  rerank forward: %.3f s per batch, %.2f sequences/s, GEMM %.1f GFLOP/s\n", fwd, B / fwd,
                     gf / fwd / 1e9);
         std::printf("  train step:     %.3f s per batch, %.1f tokens/s, GEMM %.1f GFLOP/s (3x forward FLOPs)\n", step,

@@ -40,6 +40,26 @@ void matmul_forward(T* out, int ldo, const T* a, int lda, const T* w, int M, int
 template <class T>
 void matmul_backward(T* da, int ldda, T* dw, const T* dout, int lddo, const T* a, int lda, const T* w,
                      int M, int Nout, int Kin, bool accumulate_da);
+// The precision of the float instantiation's GEMMs, process-wide: fp32 (OpenBLAS sgemm, the default) or
+// bf16 (inputs rounded to bf16, fp32 accumulation, on AMX; see matmul_amx.cpp). double always uses fp64
+// CBLAS. set_gemm_precision(bf16) returns false and leaves the precision unchanged when AMX is not
+// available (amx_available() says why); it must not be called while a GEMM runs.
+enum class GemmPrecision { fp32, bf16 };
+bool set_gemm_precision(GemmPrecision p);
+GemmPrecision gemm_precision();
+// The shape rule under bf16: whether C[m, n] (+)= A[m, k] B[k, n] goes to AMX (true) or stays on sgemm.
+bool gemm_bf16_shape(int m, int n, int k);
+
+// ---- matmul_amx.cpp ------------------------------------------------------------------------------
+// Whether this process can use AMX bf16 tiles (CPU features, OS state and kernel permission, checked
+// once); when not, *why (if given) is set to a one-line reason, else to null.
+bool amx_available(const char** why = nullptr);
+// matmul_forward / matmul_backward for float with bf16 inputs and fp32 accumulation on AMX, at every shape
+// (no fp32 fallback: matmul.cpp decides which shapes go here). Precondition: amx_available().
+void matmul_forward_bf16(float* out, int ldo, const float* a, int lda, const float* w, int M, int Nout, int Kin,
+                         bool accumulate);
+void matmul_backward_bf16(float* da, int ldda, float* dw, const float* dout, int lddo, const float* a, int lda,
+                          const float* w, int M, int Nout, int Kin, bool accumulate_da);
 
 // ---- conv1d.cpp ----------------------------------------------------------------------------------
 template <class T>
