@@ -8,6 +8,7 @@
 //
 // Precision: bf16 (activations and GEMM weights in bf16, with fp32 master weights, gradients, AdamW
 // moments, residual stream, rstd and scan state), or fp32 throughout (matches the CPU to rounding).
+// The CPU's bf16 mode is narrower: only the GEMMs' inputs are rounded to bf16 (src/cpu/matmul_amx.cpp).
 // Synchronisation: a training step waits for the GPU once, to read the loss and the gradient norm; a
 // forward once, to read the scores.
 #pragma once
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "common.h"
+#include "cpu/layers.h"
 #include "mamba.h"
 #include "optim.h"
 #include "trainer.h"
@@ -43,18 +45,44 @@ void cuda_forward(CudaModel* g, const Batch& batch, float* scores);
 double cuda_train_step(CudaModel* g, const AdamWConfig& oc, TrainState& st, const Batch& batch, int G,
                        double* grad_norm = nullptr);
 
-// --device cpu|cuda|auto and --precision bf16|fp32 of `program`: true for cuda. auto takes cuda when
-// cuda_unavailable() is "". Where cuda runs, and where auto falls back to the CPU, a line on stderr says
-// so. --device cuda where CUDA cannot run, or a bad value: fatal(), one line.
-inline bool choose_cuda(const std::string& device, const std::string& precision, const char* program) {
+// What --device and --precision chose.
+struct BackendChoice {
+    bool cuda = false;  // else the CPU
+    bool bf16 = false;  // bf16 GEMM inputs (CPU: AMX; GPU: bf16 activations and weights), else fp32
+    std::string describe() const { return std::string(cuda ? "cuda" : "cpu") + ", " + (bf16 ? "bf16" : "fp32"); }
+};
+
+// --device cpu|cuda|auto and --precision auto|bf16|fp32 of `program`. Device auto takes cuda when
+// cuda_unavailable() is "". Precision auto is bf16 on the GPU, and on the CPU bf16 where it has AMX
+// (cpu::amx_available(): the GEMMs then take bf16 inputs with fp32 accumulation, master weights and
+// everything else in fp32), else fp32. The choice, and any fallback, is said in one line on stderr. A
+// choice that cannot run (--device cuda without a GPU, --precision bf16 on a CPU without AMX) or a
+// bad value: fatal(), one line. Sets the CPU's GEMM precision (cpu::set_gemm_precision) to match.
+inline BackendChoice choose_backend(const std::string& device, const std::string& precision, const char* program) {
     if (device != "auto" && device != "cpu" && device != "cuda") fatal("--device %s: expected cpu, cuda or auto", device.c_str());
-    if (precision != "bf16" && precision != "fp32") fatal("--precision %s: expected bf16 or fp32", precision.c_str());
-    if (device == "cpu") return false;
-    const std::string why = cuda_unavailable();
-    if (device == "cuda" && !why.empty()) fatal("--device cuda: %s", why.c_str());
-    if (why.empty()) std::fprintf(stderr, "%s: device cuda (%s), %s\n", program, cuda_device_name().c_str(), precision.c_str());
-    else std::fprintf(stderr, "%s: --device auto: cpu (%s)\n", program, why.c_str());
-    return why.empty();
+    if (precision != "auto" && precision != "bf16" && precision != "fp32")
+        fatal("--precision %s: expected auto, bf16 or fp32", precision.c_str());
+    BackendChoice c;
+    std::string note;
+    if (device != "cpu") {
+        const std::string why = cuda_unavailable();
+        if (device == "cuda" && !why.empty()) fatal("--device cuda: %s", why.c_str());
+        c.cuda = why.empty();
+        if (!c.cuda) note = " (--device auto: " + why + ")";
+    }
+    if (c.cuda) {
+        c.bf16 = precision != "fp32";
+        note = " (" + cuda_device_name() + ")" + note;
+    } else {
+        const char* why = nullptr;
+        const bool amx = cpu::amx_available(&why);
+        if (precision == "bf16" && !amx) fatal("--precision bf16 on the CPU needs AMX: %s", why ? why : "unavailable");
+        c.bf16 = precision == "bf16" || (precision == "auto" && amx);
+        if (precision == "auto" && !amx) note += std::string(" (--precision auto: fp32, no AMX: ") + (why ? why : "") + ")";
+    }
+    cpu::set_gemm_precision(!c.cuda && c.bf16 ? cpu::GemmPrecision::bf16 : cpu::GemmPrecision::fp32);
+    std::fprintf(stderr, "%s: %s%s\n", program, c.describe().c_str(), note.c_str());
+    return c;
 }
 
 // The forward of whichever backend was chosen: the GPU copy g when set, else the CPU model m.

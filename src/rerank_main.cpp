@@ -38,7 +38,7 @@ static const char* USAGE = R"(usage: ./rerank WEIGHTS CANDIDATES OUT_RUN [flags]
   --max-len N           tokens per sequence (default: the training length stored in WEIGHTS, else 512)
   --tag NAME (rerank)   the run's tag column
   --device cpu|cuda|auto (auto: cuda when this build has it and a GPU is present)
-  --precision bf16|fp32 (bf16; cuda only)   --threads N (all cores)
+  --precision auto|bf16|fp32 (auto: bf16 on a GPU, and on a CPU with AMX)   --threads N (all cores)
 )";
 
 static double now() {
@@ -47,7 +47,7 @@ static double now() {
 
 int main(int argc, char** argv) {
     std::vector<std::string> pos;
-    std::string first_stage, qrels_path, tag = "rerank", device = "auto", precision = "bf16";
+    std::string first_stage, qrels_path, tag = "rerank", device = "auto", precision = "auto";
     double fuse_w = -1;
     int batch = 64, max_len = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
     if (pos.size() != 3) fatal("expected WEIGHTS CANDIDATES OUT_RUN (./rerank --help)");
     if (fuse_w >= 0 && first_stage.empty()) fatal("--fuse needs --first-stage RUN");
     if (tag.empty() || tag.find_first_of(" \t\n") != std::string::npos) fatal("--tag must be one word");
-    const bool cuda = choose_cuda(device, precision, "rerank");
+    const BackendChoice be = choose_backend(device, precision, "rerank");
+    const bool cuda = be.cuda;
     if (threads > 0) omp_set_num_threads(threads);
     enable_flush_to_zero();
     const std::string &wpath = pos[0], &cpath = pos[1], &opath = pos[2];
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
         mamba_setup(m, c, false);
         mamba_load_params(m, wf);
         CudaModel* gm = nullptr;  // on cuda, the model on the GPU (m keeps the host copy)
-        if (cuda) gm = cuda_model_create(m, precision == "bf16", batch * max_len, batch, max_len);
+        if (cuda) gm = cuda_model_create(m, be.bf16, batch * max_len, batch, max_len);
         else mamba_setup_acts(m, batch * max_len, batch, max_len);
         const ScoreFn forward = [&](const Batch& bt, float* out) { backend_scores(m, gm, bt, out); };
 
@@ -192,7 +193,7 @@ int main(int argc, char** argv) {
         double el = now() - t0;
         std::fprintf(stderr, "reranked %zu queries, %zu pairs in %.1f s (%.0f pairs/s, %s)%s -> %s\n", n_queries,
                      n_pairs, el, n_pairs / std::max(el, 1e-9),
-                     cuda ? ("cuda, " + precision).c_str() : strfmt("%d threads", omp_get_max_threads()).c_str(),
+                     cuda ? be.describe().c_str() : strfmt("%s, %d threads", be.describe().c_str(), omp_get_max_threads()).c_str(),
                      first ? strfmt(", fused with %s at weight %.2f", first_stage.c_str(), fuse_w).c_str() : "",
                      opath.c_str());
     } catch (const std::exception& e) {

@@ -50,7 +50,7 @@ static const char* USAGE = R"(usage: ./train [flags]
     --lr X (2e-3)  --warmup N (steps/20)  --beta2 X (0.95)  --weight-decay X (0.1)  --clip X (1.0)
     --seed N (1)
     --device cpu|cuda|auto (auto: cuda when this build has it and a GPU is present)
-    --precision bf16|fp32 (bf16; cuda only)  --threads N (all cores)
+    --precision auto|bf16|fp32 (auto: bf16 on a GPU, and on a CPU with AMX)  --threads N (all cores)
   evaluation and output
     --eval-every N (500)  --eval-queries N (500: spread evenly over the split)  --eval-depth N (50)
     --checkpoint-every N (500)
@@ -59,7 +59,7 @@ static const char* USAGE = R"(usage: ./train [flags]
 
 struct Args {
     std::string data = "data", tokenizer = "weights/tokenizer.json", train_groups, out = "weights/model.bin", resume;
-    std::string device = "auto", precision = "bf16";
+    std::string device = "auto", precision = "auto";
     int d_model = 128, layers = 3, d_state = 16, expand = 2, d_conv = 4, dt_rank = 0, match = 1;
     int group = 8, batch = 8, max_len = 128, steps = 1000, warmup = -1, seed = 1, threads = 0;
     double lr = 2e-3, beta2 = 0.95, weight_decay = 0.1, clip = 1.0;
@@ -280,7 +280,8 @@ static double tune_fusion(const Data& d, const std::vector<Data::Query>& qs, con
 int main(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.threads > 0) omp_set_num_threads(a.threads);
-    const bool cuda = choose_cuda(a.device, a.precision, "train");
+    const BackendChoice be = choose_backend(a.device, a.precision, "train");
+    const bool cuda = be.cuda;
     enable_flush_to_zero();
     const double t_start = now();
     try {
@@ -337,10 +338,10 @@ int main(int argc, char** argv) {
         for (auto& s : m.ptable.specs) nparams += s.numel();
         std::printf("model: Mamba-1 D %d, %d layers, N %d, E %d, R %d, V %d, match %d: %.2fM parameters; %s\n", c.D,
                     c.L, c.N, c.E, c.R, c.V, c.match, nparams / 1e6,
-                    cuda ? ("cuda, " + a.precision).c_str() : strfmt("cpu, %d threads", omp_get_max_threads()).c_str());
+                    cuda ? be.describe().c_str() : strfmt("%s, %d threads", be.describe().c_str(), omp_get_max_threads()).c_str());
         // On cuda the model trains on the GPU; m stays the host copy that files are written from, brought
         // up to date (to_host) before every weights file or checkpoint.
-        CudaModel* gm = cuda ? cuda_model_create(m, a.precision == "bf16", seqs * a.max_len, std::max(seqs, 64), a.max_len)
+        CudaModel* gm = cuda ? cuda_model_create(m, be.bf16, seqs * a.max_len, std::max(seqs, 64), a.max_len)
                              : nullptr;
         auto to_host = [&] {
             if (gm) cuda_model_to_host(gm, m);

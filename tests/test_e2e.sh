@@ -49,12 +49,20 @@ check "rerank --first-stage --fuse 1" "$(sed -n 2p $t/fused.out)" \
 # --device: auto names its choice on stderr; cuda either runs (a GPU and a CUDA build) or stops with one
 # line and exit status 1 (this check runs where there is no GPU: CI, and the machines without one).
 err=$(./rerank $t/m.bin $f/top1000.dev.tsv $t/auto.trec --device auto 2>&1 >/dev/null)
-check "rerank --device auto names its choice" "$?|$(echo "$err" | grep -cE '^rerank: (--device auto: cpu \(|device cuda \()')" "0|1"
+check "rerank --device auto names its choice" "$?|$(echo "$err" | grep -cE '^rerank: (cpu|cuda), (bf16|fp32)')" "0|1"
+# --precision bf16 on the CPU: runs where the CPU has AMX, else stops with one line naming the reason.
+err=$(./rerank $t/m.bin $f/top1000.dev.tsv $t/bf16.trec --device cpu --precision bf16 2>&1 >/dev/null); rc=$?
+if [ $rc -eq 0 ]; then
+  check "rerank --device cpu --precision bf16 runs (AMX)" "$(echo "$err" | grep -c '^rerank: cpu, bf16$')" "1"
+  check "rerank bf16 ranks like fp32 on the fixture" "$(cut -d' ' -f1,3 $t/bf16.trec | md5sum)" "$(cut -d' ' -f1,3 $t/auto.trec | md5sum)"
+else
+  check "rerank --precision bf16 without AMX: one error line ($err)" "$rc|$(echo "$err" | grep -c '^error: --precision bf16 on the CPU needs AMX: ')|$(echo "$err" | wc -l)" "1|1|1"
+fi
 for prog in rerank train; do
   if [ $prog = rerank ]; then args="$t/m.bin $f/top1000.dev.tsv $t/cuda.trec"; else args="$tiny --data $t/data --steps 2 --eval-every 0 --out $t/cuda.bin"; fi
   err=$(./$prog $args --device cuda 2>&1 >/dev/null); rc=$?
   if [ $rc -eq 0 ]; then
-    check "$prog --device cuda runs" "$(echo "$err" | grep -c "^$prog: device cuda (")" "1"
+    check "$prog --device cuda runs" "$(echo "$err" | grep -c "^$prog: cuda, ")" "1"
   else
     check "$prog --device cuda without a usable GPU: one error line ($err)" "$rc|$(echo "$err" | grep -c '^error: --device cuda: ')|$(echo "$err" | wc -l)" "1|1|1"
   fi
@@ -86,7 +94,7 @@ head -n 5 $f/run.dev.trec >$t/short.trec
 bad "first-stage run missing a document" "query 1002: document 2 of the candidates is not in the run" $t/m.bin $f/top1000.dev.tsv $t/out.trec --first-stage $t/short.trec --fuse 0.5
 bad "--fuse out of range" "--fuse 2" $t/m.bin $f/top1000.dev.tsv $t/out.trec --first-stage $f/run.dev.trec --fuse 2
 bad "--device unknown" "--device gpu: expected cpu, cuda or auto" $t/m.bin $f/top1000.dev.tsv $t/out.trec --device gpu
-bad "--precision unknown" "--precision fp16: expected bf16 or fp32" $t/m.bin $f/top1000.dev.tsv $t/out.trec --precision fp16
+bad "--precision unknown" "--precision fp16: expected auto, bf16 or fp32" $t/m.bin $f/top1000.dev.tsv $t/out.trec --precision fp16
 # Accepted with a documented treatment: CRLF line ends, invalid UTF-8 (U+FFFD, counted in a warning),
 # a 10 MB document (truncated to the model's length).
 printf '1001\t0\tq one\tdoc a\r\n1001\t1\tq one\tdoc \xff b\r\n' >$t/c_crlf.tsv
