@@ -99,8 +99,8 @@ bench: all
 	@tests/run_bench.sh $(BENCH_CMDS)
 
 # The demo: a small Mamba-1 reranker with the exact-match feature, trained from scratch on the CPU.
-DEMO_FLAGS := --d-model 128 --layers 3 --d-state 16 --max-len 128 --group 8 --batch 8 --steps 2800 \
-              --lr 2e-3 --beta2 0.95 --match 1 --eval-every 1400 --eval-queries 500 --eval-depth 50 --seed 1
+DEMO_FLAGS := --d-model 128 --layers 3 --d-state 16 --max-len 128 --group 8 --batch 8 --steps 4200 \
+              --lr 2e-3 --beta2 0.95 --match 1 --eval-every 2100 --eval-queries 500 --eval-depth 30 --seed 1
 train: all data
 	./train $(DEMO_FLAGS) --out weights/demo-mamba.bin
 

@@ -3,7 +3,7 @@
 // (tools/bench_torch.py runs it beside PyTorch on the same weights and prints the ratios).
 //
 //   build/bin/bench [--weights FILE | --shape 130m|tiny] [--len 512] [--batch 4] [--group 4]
-//                   [--iters 3] [--threads N] [--precision fp32|bf16] [--json]
+//                   [--iters 3] [--threads N] [--precision fp32|bf16] [--no-train] [--json]
 //   build/bin/bench --gemm [--threads N]
 //
 // --precision bf16 runs the linear layers' GEMMs in bf16 on AMX (cpu::set_gemm_precision).
@@ -17,6 +17,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -114,7 +115,7 @@ static int gemm_bench() {
 int main(int argc, char** argv) {
     std::string weights, shape = "130m";
     int len = 512, batch = 4, group = 4, iters = 3, threads = 0;
-    bool json = false, gemm = false;
+    bool json = false, gemm = false, train = true;
     std::string precision = "fp32";
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -131,6 +132,7 @@ int main(int argc, char** argv) {
         else if (a == "--threads") threads = std::atoi(next());
         else if (a == "--json") json = true;
         else if (a == "--gemm") gemm = true;
+        else if (a == "--no-train") train = false;
         else if (a == "--precision") precision = next();
         else fatal("unknown argument %s", a.c_str());
     }
@@ -179,25 +181,30 @@ int main(int argc, char** argv) {
     for (int i = 0; i < iters; i++) mamba_forward(m, b);
     double fwd = (now() - t0) / iters;
 
-    AdamWConfig oc;
-    oc.total_steps = iters + 1;
-    TrainState st;
-    train_step(m, oc, st, b, group);  // warm up
-    t0 = now();
-    for (int i = 0; i < iters; i++) train_step(m, oc, st, b, group);
-    double step = (now() - t0) / iters;
+    double step = NAN;  // not measured under --no-train (JSON: null)
+    if (train) {
+        AdamWConfig oc;
+        oc.total_steps = iters + 1;
+        TrainState st;
+        train_step(m, oc, st, b, group);  // warm up
+        t0 = now();
+        for (int i = 0; i < iters; i++) train_step(m, oc, st, b, group);
+        step = (now() - t0) / iters;
+    }
 
     const double tokens = (double)B * len, gf = gemm_flops_per_token(c) * tokens;
     if (json) {
-        std::printf("{\"threads\": %d, \"seqs\": %d, \"len\": %d, \"forward_s\": %.6f, \"train_step_s\": %.6f, "
-                    "\"seqs_per_s\": %.4f, \"train_tokens_per_s\": %.2f, \"gemm_gflop_fwd\": %.3f}\n",
-                    omp_get_max_threads(), B, len, fwd, step, B / fwd, tokens / step, gf / 1e9);
+        auto num = [&](double v, const char* f) { return train ? strfmt(f, v) : std::string("null"); };
+        std::printf("{\"threads\": %d, \"seqs\": %d, \"len\": %d, \"forward_s\": %.6f, \"train_step_s\": %s, "
+                    "\"seqs_per_s\": %.4f, \"train_tokens_per_s\": %s, \"gemm_gflop_fwd\": %.3f}\n",
+                    omp_get_max_threads(), B, len, fwd, num(step, "%.6f").c_str(), B / fwd,
+                    num(tokens / step, "%.2f").c_str(), gf / 1e9);
     } else {
         std::printf("engine CPU, %d threads, GEMMs %s: D %d L %d E %d N %d V %d, %d sequences x %d tokens\n",
                     omp_get_max_threads(), precision.c_str(), c.D, c.L, c.E, c.N, c.V, B, len);
         std::printf("  rerank forward: %.3f s per batch, %.2f sequences/s, GEMM %.1f GFLOP/s\n", fwd, B / fwd,
                     gf / fwd / 1e9);
-        std::printf("  train step:     %.3f s per batch, %.1f tokens/s, GEMM %.1f GFLOP/s (3x forward FLOPs)\n", step,
+        if (train) std::printf("  train step:     %.3f s per batch, %.1f tokens/s, GEMM %.1f GFLOP/s (3x forward FLOPs)\n", step,
                     tokens / step, 3 * gf / step / 1e9);
     }
     return 0;

@@ -10,9 +10,11 @@
 // (localized contrastive estimation), mean over groups; AdamW, linear warmup then linear decay, global
 // gradient clipping. Every --eval-every steps the dev MRR@10 of reranking the BM25 top --eval-depth of
 // --eval-queries dev queries is logged; every --checkpoint-every steps an atomic checkpoint holds the
-// whole training state, and --resume continues from it bit for bit. At the end the BM25 fusion weight
-// is tuned on dev and stored in the weights file, and a table compares, on the dev and test subsets:
-// the candidates in random order, the BM25 order, the reranker alone and the reranker fused with BM25.
+// whole training state, and --resume continues from it bit for bit. At the end the model reranks the
+// BM25 top --final-depth of --final-queries dev and test queries (default: every judged query), the
+// BM25 fusion weight is tuned on those dev queries and stored in the weights file, and a table
+// compares the candidates in random order, the BM25 order, the reranker alone and the reranker fused
+// with BM25.
 #include <omp.h>
 #include <unistd.h>
 
@@ -53,6 +55,7 @@ static const char* USAGE = R"(usage: ./train [flags]
     --precision auto|bf16|fp32 (auto: bf16 on a GPU, and on a CPU with AMX)  --threads N (all cores)
   evaluation and output
     --eval-every N (500)  --eval-queries N (500: spread evenly over the split)  --eval-depth N (50)
+    --final-queries N (0: every judged query)  --final-depth N (--eval-depth): the closing table
     --checkpoint-every N (500)
     --out FILE (weights/model.bin; also FILE.ckpt, FILE.log.jsonl)  --resume CHECKPOINT
 )";
@@ -64,6 +67,7 @@ struct Args {
     int group = 8, batch = 8, max_len = 128, steps = 1000, warmup = -1, seed = 1, threads = 0;
     double lr = 2e-3, beta2 = 0.95, weight_decay = 0.1, clip = 1.0;
     int eval_every = 500, eval_queries = 500, eval_depth = 50, checkpoint_every = 500;
+    int final_queries = 0, final_depth = 0;  // 0: every judged query; the eval depth
 };
 
 static Args parse_args(int argc, char** argv) {
@@ -116,6 +120,8 @@ static Args parse_args(int argc, char** argv) {
         else if (k == "--eval-every") a.eval_every = integer(0, 1e9);
         else if (k == "--eval-queries") a.eval_queries = integer(1, 1e9);
         else if (k == "--eval-depth") a.eval_depth = integer(1, 1e6);
+        else if (k == "--final-queries") a.final_queries = integer(0, 1e9);
+        else if (k == "--final-depth") a.final_depth = integer(1, 1e6);
         else if (k == "--checkpoint-every") a.checkpoint_every = integer(0, 1e9);
         else fatal("unknown flag %s (./train --help)", k.c_str());
     }
@@ -140,8 +146,17 @@ struct Data {
         std::vector<int> bm25;       // doc indices, BM25 order
         std::vector<double> bm25_score;
     };
-    std::vector<Query> train, dev, test;
+    std::vector<Query> train, dev, dev_final, test;  // dev: the periodic evaluation's subset of dev_final
 };
+
+// At most `limit` of the queries, spread evenly (qids are sorted by part of speech, so the first ones
+// alone would all be adjectives).
+static std::vector<Data::Query> spread(const std::vector<Data::Query>& qs, size_t limit) {
+    if (limit >= qs.size()) return qs;
+    std::vector<Data::Query> out;
+    for (size_t i = 0; i < limit; i++) out.push_back(qs[i * qs.size() / limit]);
+    return out;
+}
 
 static std::vector<Data::Query> load_split(const std::string& dir, const std::string& split, const Data& d,
                                            const Tokenizer& tok, int max_len, size_t limit) {
@@ -299,8 +314,12 @@ int main(int argc, char** argv) {
         }
         d.train = a.train_groups.empty() ? load_split(a.data, "train", d, tok, a.max_len, SIZE_MAX)
                                          : load_groups(a.data, a.train_groups, d, tok, a.max_len);
-        d.dev = load_split(a.data, "dev", d, tok, a.max_len, a.eval_queries);
-        d.test = load_split(a.data, "test", d, tok, a.max_len, a.eval_queries);
+        // The closing table's queries, and the periodic evaluation's subset of the dev ones.
+        const size_t final_limit = a.final_queries > 0 ? (size_t)a.final_queries : SIZE_MAX;
+        const int final_depth = a.final_depth > 0 ? a.final_depth : a.eval_depth;
+        d.dev_final = load_split(a.data, "dev", d, tok, a.max_len, final_limit);
+        d.test = load_split(a.data, "test", d, tok, a.max_len, final_limit);
+        d.dev = spread(d.dev_final, (size_t)a.eval_queries);
         // Training queries usable for groups: a relevant document and G-1 non-relevant BM25 candidates.
         std::vector<int> usable;
         std::vector<std::vector<int>> negatives(d.train.size());
@@ -311,9 +330,10 @@ int main(int argc, char** argv) {
             if (!q.relevant.empty() && (int)negatives[i].size() >= a.group - 1) usable.push_back((int)i);
         }
         if (usable.empty()) fatal("%s: no training query has a relevant document and %d BM25 negatives", a.data.c_str(), a.group - 1);
-        std::printf("data: %zu documents, %zu training queries (%zu usable for groups of %d), %zu dev, %zu test "
-                    "(eval subsets), encoded in %.1f s\n",
-                    d.docs.size(), d.train.size(), usable.size(), a.group, d.dev.size(), d.test.size(), now() - t_start);
+        std::printf("data: %zu documents, %zu training queries (%zu usable for groups of %d), %zu dev (%zu in the "
+                    "periodic evaluation), %zu test; encoded in %.1f s\n",
+                    d.docs.size(), d.train.size(), usable.size(), a.group, d.dev_final.size(), d.dev.size(),
+                    d.test.size(), now() - t_start);
 
         // ---- model -------------------------------------------------------------------------------------
         MambaConfig c;
@@ -359,8 +379,6 @@ int main(int argc, char** argv) {
 
         // ---- training ----------------------------------------------------------------------------------
         Batch b;
-        std::vector<std::vector<float>> dev_scores;  // of the latest evaluation
-        int64_t scored_at = -1;
         std::vector<int> order;
         int64_t order_epoch = -1;
         double t0 = now(), tokens = 0, loss_ema = 0;
@@ -404,9 +422,7 @@ int main(int argc, char** argv) {
             }
             if (a.eval_every > 0 && (st.step % a.eval_every == 0 || st.step == a.steps)) {
                 double te = now();
-                dev_scores = score_split(forward, fmt, d, d.dev, a.eval_depth, seqs, b);
-                scored_at = st.step;
-                Orders r = evaluate(d, d.dev, dev_scores, 0);
+                Orders r = evaluate(d, d.dev, score_split(forward, fmt, d, d.dev, a.eval_depth, seqs, b), 0);
                 std::fprintf(log, "{\"step\": %lld, \"dev_mrr10\": %.5f, \"dev_ndcg10\": %.5f, \"eval_s\": %.2f}\n",
                              (long long)st.step, r.rerank.mrr10, r.rerank.ndcg10, now() - te);
                 std::printf("%sstep %lld: dev MRR@10 %.4f (BM25 %.4f), %zu queries, %.1f s\n", tty ? "\n" : "",
@@ -423,17 +439,20 @@ int main(int argc, char** argv) {
         double train_s = now() - t0;
 
         // ---- fusion weight, weights file, results table -------------------------------------------------
-        if (scored_at != st.step) dev_scores = score_split(forward, fmt, d, d.dev, a.eval_depth, seqs, b);
-        extras.fuse_weight = tune_fusion(d, d.dev, dev_scores);
+        const double t_final = now();
+        auto final_dev_scores = score_split(forward, fmt, d, d.dev_final, final_depth, seqs, b);
+        extras.fuse_weight = tune_fusion(d, d.dev_final, final_dev_scores);
         to_host();
         save_model(a.out, m, extras);
         save_checkpoint(a.out + ".ckpt", m, extras, st);
-        Orders dev = evaluate(d, d.dev, dev_scores, extras.fuse_weight);
-        Orders test = evaluate(d, d.test, score_split(forward, fmt, d, d.test, a.eval_depth, seqs, b), extras.fuse_weight);
+        Orders dev = evaluate(d, d.dev_final, final_dev_scores, extras.fuse_weight);
+        Orders test = evaluate(d, d.test, score_split(forward, fmt, d, d.test, final_depth, seqs, b), extras.fuse_weight);
+        const double final_s = now() - t_final;
         cuda_model_free(gm);
         std::printf("\nwrote %s (fusion weight %.2f, tuned on dev); training %.0f s, %.0f tokens/s\n", a.out.c_str(),
                     extras.fuse_weight, train_s, tokens / std::max(train_s, 1e-9));
-        std::printf("\nreranking the BM25 top %d of %zu dev and %zu test queries:\n", a.eval_depth, d.dev.size(), d.test.size());
+        std::printf("\nreranking the BM25 top %d of %zu dev and %zu test queries (%.0f s):\n", final_depth,
+                    d.dev_final.size(), d.test.size(), final_s);
         std::printf("| order                         | dev MRR@10 | dev nDCG@10 | test MRR@10 | test nDCG@10 |\n");
         std::printf("| ----------------------------- | ---------- | ----------- | ----------- | ------------ |\n");
         auto row = [&](const char* name, const QueryMetrics& x, const QueryMetrics& y) {

@@ -5,9 +5,11 @@ For a mamba-130m-shaped model (D 768, L 24, N 16, E 1536, R 48, V 50280) at --le
   - reranking forward throughput: sequences/s for a batch of --batch sequences;
   - training-step throughput: tokens/s of forward + group softmax CE + backward + AdamW on --batch
     sequences in groups of --group.
-torch.set_num_threads(--threads) and the engine's OMP_NUM_THREADS are the same.
+torch.set_num_threads(--threads) and the engine's OMP_NUM_THREADS are the same. The engine runs in fp32
+(PyTorch's precision here) and, where the CPU has AMX, also with bf16 GEMM inputs (--precision bf16).
+--no-train skips the training steps (PyTorch's takes minutes at this size).
 
-Run: python3 tools/bench_torch.py [--threads 2] [--len 512] [--batch 4] [--group 4] [--iters 3]
+Run: python3 tools/bench_torch.py [--threads 2] [--len 512] [--batch 4] [--group 4] [--iters 3] [--no-train]
 Needs torch, transformers, numpy (PyPI).
 """
 import argparse
@@ -40,6 +42,7 @@ def main():
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--group", type=int, default=2)
     ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument("--no-train", action="store_true", help="time the forward only")
     a = ap.parse_args()
     hf_logging.set_verbosity_error()
     torch.set_num_threads(a.threads)
@@ -59,12 +62,23 @@ def main():
                   "vocab_size": 50280, "norm_eps": 1e-5, "match_feature": 0}
         write_weights(path, "mamba", config, tensors)
         exe = os.path.join(ROOT, "build", "bin", "bench")
-        cmd = [exe, "--weights", path, "--len", str(a.len), "--batch", str(a.batch), "--group", str(a.group),
-               "--iters", str(a.iters), "--threads", str(a.threads), "--json"]
-        env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-        engine = json.loads(out.strip().splitlines()[-1])
-    print(f"engine: forward {engine['forward_s']:.3f} s, train step {engine['train_step_s']:.3f} s", flush=True)
+        engine = {}
+        for precision in ("fp32", "bf16"):
+            cmd = [exe, "--weights", path, "--len", str(a.len), "--batch", str(a.batch), "--group", str(a.group),
+                   "--iters", str(a.iters), "--threads", str(a.threads), "--precision", precision, "--json"]
+            if a.no_train:
+                cmd.append("--no-train")
+            env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                if precision == "fp32":
+                    sys.exit(f"error: {' '.join(cmd)} failed: {r.stderr.strip()}")
+                print(f"engine {precision}: skipped ({r.stderr.strip()})", flush=True)
+                continue
+            engine[precision] = json.loads(r.stdout.strip().splitlines()[-1])
+            e = engine[precision]
+            print(f"engine {precision}: forward {e['forward_s']:.3f} s"
+                  + ("" if a.no_train else f", train step {e['train_step_s']:.3f} s"), flush=True)
 
     def forward():
         h = model.backbone(ids).last_hidden_state[:, -1]
@@ -78,36 +92,42 @@ def main():
         torch_fwd = (time.perf_counter() - t0) / a.iters
     print(f"pytorch: forward {torch_fwd:.3f} s", flush=True)
 
-    params = list(model.backbone.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-4)
-
-    def step():
-        opt.zero_grad()
-        s = forward().view(-1, a.group)
-        loss = torch.nn.functional.cross_entropy(s, torch.zeros(s.shape[0], dtype=torch.long))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-
-    model.eval()  # the plain PyTorch path (no hub kernels); autograd still runs
-    # One timed step, no warm-up: at this size a PyTorch CPU training step takes minutes, so the first
-    # step's allocator warm-up is noise (the engine's figure is the mean over --iters after a warm-up).
-    t0 = time.perf_counter()
-    step()
-    torch_step = time.perf_counter() - t0
-    print(f"pytorch: train step {torch_step:.3f} s", flush=True)
-
     tokens = a.batch * a.len
-    rows = [("rerank forward (sequences/s)", a.batch / engine["forward_s"], a.batch / torch_fwd),
-            ("train step (tokens/s)", tokens / engine["train_step_s"], tokens / torch_step)]
+    torch_step = None
+    if not a.no_train:
+        params = list(model.backbone.parameters()) + list(head.parameters())
+        opt = torch.optim.AdamW(params, lr=1e-4)
+
+        def step():
+            opt.zero_grad()
+            s = forward().view(-1, a.group)
+            loss = torch.nn.functional.cross_entropy(s, torch.zeros(s.shape[0], dtype=torch.long))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+
+        model.eval()  # the plain PyTorch path (no hub kernels); autograd still runs
+        # One timed step, no warm-up: at this size a PyTorch CPU training step takes minutes, so the first
+        # step's allocator warm-up is noise (the engine's figure is the mean over --iters after a warm-up).
+        t0 = time.perf_counter()
+        step()
+        torch_step = time.perf_counter() - t0
+        print(f"pytorch: train step {torch_step:.3f} s", flush=True)
+
     print(f"mamba-130m shape, {a.batch} x {a.len} tokens, {a.threads} threads "
           f"(torch {torch.__version__}, transformers MambaForCausalLM)")
     print(f"{'':32s}{'engine':>10s}{'pytorch':>10s}{'ratio':>8s}")
-    for name, e, t in rows:
-        print(f"{name:32s}{e:10.2f}{t:10.2f}{e / t:7.2f}x")
-    gf = engine["gemm_gflop_fwd"]
-    print(f"engine GEMM rate: forward {gf / engine['forward_s']:.0f} GFLOP/s, "
-          f"train step {3 * gf / engine['train_step_s']:.0f} GFLOP/s ({gf:.1f} GFLOP per forward)")
+    for precision, e in engine.items():
+        rows = [("rerank forward (sequences/s)", a.batch / e["forward_s"], a.batch / torch_fwd)]
+        if torch_step is not None:
+            rows.append(("train step (tokens/s)", tokens / e["train_step_s"], tokens / torch_step))
+        for name, x, t in rows:
+            print(f"{name + ', ' + precision:32s}{x:10.2f}{t:10.2f}{x / t:7.2f}x")
+    for precision, e in engine.items():
+        gf = e["gemm_gflop_fwd"]
+        print(f"engine GEMM rate, {precision}: forward {gf / e['forward_s']:.0f} GFLOP/s"
+              + ("" if torch_step is None else f", train step {3 * gf / e['train_step_s']:.0f} GFLOP/s")
+              + f" ({gf:.1f} GFLOP per forward)")
 
 
 if __name__ == "__main__":
