@@ -1,10 +1,11 @@
 // CPU benchmark of the Mamba reranker: reranking forward throughput (sequences/s) and training-step
-// throughput (tokens/s) at a given shape, with a per-layer time breakdown. Used by `make bench`
+// throughput (tokens/s) at a given shape. Used by `make bench`
 // (tools/bench_torch.py runs it beside PyTorch on the same weights and prints the ratios).
 //
 //   build/bin/bench [--weights FILE | --shape 130m|tiny] [--len 512] [--batch 4] [--group 4]
 //                   [--iters 3] [--threads N] [--precision fp32|bf16] [--no-train] [--json]
 //   build/bin/bench --gemm [--threads N]
+//   build/bin/bench --scan [--len 128] [--batch 64] [--threads N]
 //
 // --precision bf16 runs the linear layers' GEMMs in bf16 on AMX (cpu::set_gemm_precision).
 //
@@ -14,6 +15,10 @@
 // share of the tile peak (1.2 TFLOP/s per core, measured with back-to-back TDPBF16PS) and the memory
 // traffic it cannot avoid (read the fp32 operands, read/write the fp32 result) as GB/s against the
 // machine's copy bandwidth measured in the same process. Each time is the minimum over 7 repetitions.
+//
+// --scan times one layer's selective scan (src/cpu/scan.cpp), forward and backward, at the demo shape
+// (E 256, N 16) on --batch sequences of --len tokens of random inputs (A_log = log(1..N) as at
+// initialisation), as ms per call and ns per (token, channel, state) element per thread.
 #include <omp.h>
 
 #include <chrono>
@@ -54,6 +59,40 @@ static double time_min(F&& f) {
         best = std::min(best, (now() - t0) / n);
     }
     return best;
+}
+
+static int scan_bench(int B, int len) {
+    const int E = 256, N = 16, R = 8, P = R + 2 * N, Tn = B * len;
+    Rng rng(3);
+    auto rnd = [&](size_t n, double s) {
+        std::vector<float> v(n);
+        for (float& x : v) x = (float)(s * rng.normal());
+        return v;
+    };
+    std::vector<float> u = rnd((size_t)Tn * E, 1), dt = rnd((size_t)Tn * E, 0.5), dbc = rnd((size_t)Tn * P, 1);
+    std::vector<float> z = rnd((size_t)Tn * E, 1), dout = rnd((size_t)Tn * E, 1);
+    std::vector<float> A_log((size_t)E * N), Dskip(E, 1), bias(E, -3), dA(E * N), dD(E), db(E);
+    for (int e = 0; e < E; e++)
+        for (int n = 0; n < N; n++) A_log[(size_t)e * N + n] = std::log(n + 1.0f);
+    std::vector<float> out((size_t)Tn * E), du(out.size()), ddt(out.size()), dz(out.size()), ddbc((size_t)Tn * P);
+    std::vector<float> scratch(cpu::scan_scratch_size(Tn, len, N, omp_get_max_threads()));
+    std::vector<int32_t> off(B + 1);
+    for (int b = 0; b <= B; b++) off[b] = b * len;
+    const float *Bm = dbc.data() + R, *Cm = dbc.data() + R + N;
+    double fwd = time_min([&] {
+        cpu::scan_forward(out.data(), E, u.data(), E, dt.data(), E, Bm, Cm, P, z.data(), E, A_log.data(), Dskip.data(),
+                          bias.data(), off.data(), B, E, N);
+    });
+    double bwd = time_min([&] {
+        cpu::scan_backward(du.data(), E, ddt.data(), E, ddbc.data() + R, ddbc.data() + R + N, P, dz.data(), E,
+                           dA.data(), dD.data(), db.data(), scratch.data(), dout.data(), E, u.data(), E, dt.data(), E,
+                           Bm, Cm, P, z.data(), E, A_log.data(), Dskip.data(), bias.data(), off.data(), B, E, N, len);
+    });
+    const double el = (double)Tn * E * N, th = omp_get_max_threads();
+    std::printf("selective scan, %d threads: %d sequences x %d tokens, E %d, N %d\n", (int)th, B, len, E, N);
+    std::printf("  forward:  %.2f ms, %.3f ns per element per thread\n", fwd * 1e3, fwd * th / el * 1e9);
+    std::printf("  backward: %.2f ms, %.3f ns per element per thread\n", bwd * 1e3, bwd * th / el * 1e9);
+    return 0;
 }
 
 static int gemm_bench() {
@@ -115,7 +154,7 @@ static int gemm_bench() {
 int main(int argc, char** argv) {
     std::string weights, shape = "130m";
     int len = 512, batch = 4, group = 4, iters = 3, threads = 0;
-    bool json = false, gemm = false, train = true;
+    bool json = false, gemm = false, scan = false, train = true;
     std::string precision = "fp32";
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -132,6 +171,7 @@ int main(int argc, char** argv) {
         else if (a == "--threads") threads = std::atoi(next());
         else if (a == "--json") json = true;
         else if (a == "--gemm") gemm = true;
+        else if (a == "--scan") scan = true;
         else if (a == "--no-train") train = false;
         else if (a == "--precision") precision = next();
         else fatal("unknown argument %s", a.c_str());
@@ -140,6 +180,7 @@ int main(int argc, char** argv) {
     if (threads > 0) omp_set_num_threads(threads);
     enable_flush_to_zero();
     if (gemm) return gemm_bench();
+    if (scan) return scan_bench(batch, len);
     if (precision == "bf16") {
         const char* why = nullptr;
         if (!cpu::amx_available(&why)) fatal("--precision bf16 needs AMX: %s", why);
