@@ -54,7 +54,9 @@ check "rerank --device auto names its choice" "$?|$(echo "$err" | grep -cE '^rer
 err=$(./rerank $t/m.bin $f/top1000.dev.tsv $t/bf16.trec --device cpu --precision bf16 2>&1 >/dev/null); rc=$?
 if [ $rc -eq 0 ]; then
   check "rerank --device cpu --precision bf16 runs (AMX)" "$(echo "$err" | grep -c '^rerank: cpu, bf16$')" "1"
-  check "rerank bf16 ranks like fp32 on the fixture" "$(cut -d' ' -f1,3 $t/bf16.trec | md5sum)" "$(cut -d' ' -f1,3 $t/auto.trec | md5sum)"
+  ./rerank $t/m.bin $f/top1000.dev.tsv $t/fp32.trec --device cpu --precision fp32 2>/dev/null
+  check "rerank bf16 ranks like fp32 on the fixture" "$(cut -d' ' -f1,3 $t/bf16.trec | md5sum)" "$(cut -d' ' -f1,3 $t/fp32.trec | md5sum)"
+  check "rerank bf16 scores differ from fp32 (the bf16 path ran)" "$(cmp -s $t/bf16.trec $t/fp32.trec; echo $?)" "1"
 else
   check "rerank --precision bf16 without AMX: one error line ($err)" "$rc|$(echo "$err" | grep -c '^error: --precision bf16 on the CPU needs AMX: ')|$(echo "$err" | wc -l)" "1|1|1"
 fi
