@@ -47,6 +47,14 @@
 // After a launch(): reports a bad launch configuration at the caller's line.
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 
+// Unroll the next loop n times: `#pragma unroll n` for nvcc; g++ (the simulator) spells it its own way.
+#define GPU_PRAGMA_(x) _Pragma(#x)
+#ifdef CUDA_SIM
+#define UNROLL(n) GPU_PRAGMA_(GCC unroll n)
+#else
+#define UNROLL(n) GPU_PRAGMA_(unroll n)
+#endif
+
 namespace gpu {
 
 __host__ __device__ __forceinline__ float to_float(float v) { return v; }

@@ -10,17 +10,27 @@
 // row stride ldbc (slices of x_proj's output [T, R+2N]); A_log [E, N], Dskip [E], dt_bias [E] fp32;
 // offsets [B+1] int32 on the device. The state is fp32, N <= 16 (SCAN_N_MAX).
 //
-// The recurrence as a scan: h_t is the b of the inclusive scan of the pairs (a_t, b_t = delta_t B u)
-// under (a0, b0) o (a1, b1) = (a1 a0, a1 b0 + b1), which is associative, so a chunk of CH = 256
-// steps (SCAN_THREADS = 64 threads x SCAN_ITEMS = 4 consecutive steps each) is one cub::BlockScan, and
-// the state crosses chunks through the block-prefix callback (mamba_ssm's SSMScanPrefixCallbackOp).
-// Packed sequences: sequence s has ceil(len_s / CH) chunks; chunk k of s is global chunk
-// base_s + k, base_s = sum_{s' < s} ceil(len_s' / CH) (each block computes it from offsets).
+// The layout is token-major ([T, E], as the GEMMs produce it), so a warp reads whole rows of channels,
+// and time is walked sequentially by each thread with its states in registers: parallel over
+// (sequence, channel, state group), which at the benchmark shape is B E SF_SPLIT = 98k threads.
+// Packed sequences are cut into chunks of CH = SCAN_CHUNK = 256 steps for the backward's checkpoints:
+// sequence s has ceil(len_s / CH) chunks; chunk k of s is global chunk base_s + k, base_s = sum_{s' < s}
+// ceil(len_s' / CH) (each block computes it from offsets).
 //
-// Forward: one block per (channel e, sequence s), grid (E, B); the block walks its sequence's chunks
-// in order; per chunk, per state n: N exponentials per step, a BlockScan of (a, b) pairs, y += C h.
+// Forward: grid (ceil(E / 32), B), blocks of 32 channels x SF_SPLIT = 4 threads; thread (c, g) keeps
+// states n = g NS .. g NS + NS - 1 (NS = ceil(N / 4)) of channel c in registers. Per tile of SF_TILE =
+// 32 steps: the block stages (delta, delta u), u, B and C in shared memory (coalesced row reads; softplus
+// once per (t, e)); each thread runs the recurrence, h = 2^(delta A_n log2 e) h + (delta u) B_n and
+// y_g += C_n h, and leaves y_g in shared memory; the block then writes out = (sum_g y_g + D u) SiLU(z).
 // Cached for backward: the state at the end of every chunk, ckpt [chunks, E, N] fp32 (N floats per
 // 256 steps per channel: 1/16 of u's size at N = 16 in fp32) instead of the T x E x N states.
+// Instructions (cuobjdump -sass of the bf16 N 16 kernel, nvcc 13.0, sm_90): the recurrence is 24 per
+// step per thread for 4 states (3 LDS, 8 FMUL, 8 FFMA, 4 MUFU.EX2, 1 STS: 6 per (t, n)); staging and
+// the epilogue ~110 per (t, e) (softplus's log1pf ~25 of them) and 3 MUFU: at N = 16 ~12.8 issue slots
+// and ~1.2 MUFU ops per (t, n), so the kernel should be issue-bound at ~1.3x the MUFU floor below, if
+// latency is hidden (80 registers, 32 KB shared memory: 6 blocks = 24 warps per SM; 768 blocks fit in
+// one wave on 132 SMs). The previous version (one block of 64 threads per channel, a cub::BlockScan
+// per state and chunk, column reads of 2 bytes per row) issued ~60 per (t, n) plus three barriers.
 //
 // Backward (adjoint recurrence dh_t = dy_t C_t + a_{t+1} dh_{t+1}, walked last chunk first). With
 // q_t = a_t dh_t the reversed recurrence is q_t = a_t q_{t+1} + a_t c_t (c_t = dy_t C_t), a scan of
@@ -55,10 +65,10 @@
 //             45 us; exponentials = T*E*N (recompute) + 3 T*E = 239M -> 57 us. Floor = 57 us (SFU).
 //             This version also moves its dB/dC partials: 96 groups x T x N x 2 x 4 B = 100 MB written
 //             and read (+50 us of bandwidth at this shape), the price of determinism without atomics.
-// (Exponentials are __expf: one MUFU ex2 and one multiply; the floor counts one MUFU op each.)
-// Not yet measured on a GPU. Occupancy of the backward: 55 KB of shared memory (23 KB static + 32 KB
-// dB/dC sums at N 16) allow 4 blocks of 256 threads per SM; each block takes 4 x chunks x N serial
-// steps of two block scans and three barriers.
+// (The floor counts one MUFU op per exponential, softplus's exp and SiLU's exp and reciprocal.)
+// Not yet measured on a GPU (the forward's estimate above counts instructions only). Occupancy of the
+// backward: 55 KB of shared memory (23 KB static + 32 KB dB/dC sums at N 16) allow 4 blocks of 256
+// threads per SM; each block takes 4 x chunks x N serial steps of two block scans and three barriers.
 #include <cub/cub.cuh>
 
 #include "kernels.h"
@@ -73,6 +83,11 @@ constexpr int SCAN_CHUNK = SCAN_THREADS * SCAN_ITEMS;  // CH = 256 steps
 constexpr int SCAN_N_MAX = 16;
 constexpr int SCAN_EG = 16;   // channels per backward block
 constexpr int SCAN_ROWS = 4;  // of which scanned at once (blockDim.y)
+constexpr int SF_CHANNELS = 32;  // forward: channels per block
+constexpr int SF_SPLIT = 4;      // forward: threads per channel, each holding ceil(N / SF_SPLIT) states
+constexpr int SF_THREADS = SF_CHANNELS * SF_SPLIT;
+constexpr int SF_TILE = 32;      // forward: steps staged in shared memory at a time (divides SCAN_CHUNK)
+static_assert(SCAN_CHUNK % SF_TILE == 0, "checkpoints fall on tile ends");
 
 struct ScanPair {
     float a, b;
@@ -83,20 +98,8 @@ struct ScanPairOp {
         return ScanPair{p.a * q.a, q.a * p.b + q.b};
     }
 };
-// Carries the running prefix across chunks (mamba_ssm's SSMScanPrefixCallbackOp). Only warp 0 calls
-// it, and only lane 0's state matters.
-struct ScanPrefix {
-    ScanPair running;
-    __device__ ScanPair operator()(ScanPair block_aggregate) {
-        ScanPair old = running;
-        running = ScanPairOp{}(running, block_aggregate);
-        return old;
-    }
-};
-
 __device__ __forceinline__ float softplusf_(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
 __device__ __forceinline__ float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
-
 // The first global chunk of sequence s.
 __device__ int chunk_base(const int32_t* offsets, int s) {
     int base = 0;
@@ -104,56 +107,106 @@ __device__ int chunk_base(const int32_t* offsets, int s) {
     return base;
 }
 
-// out [T, E] (ldo), ckpt [chunks, E, N]. Block (e = blockIdx.x, s = blockIdx.y), SCAN_THREADS threads.
-template <class T>
-__global__ void __launch_bounds__(SCAN_THREADS)
+constexpr float LOG2E = 1.4426950408889634f;
+
+// 2^x in one MUFU.EX2 (ex2.approx.ftz: relative error ~2^-22, results below 2^-126 flushed to 0, where
+// the decay has long forgotten the state); the simulator computes it with exp2f.
+__device__ __forceinline__ float fast_exp2(float x) {
+#ifdef CUDA_SIM
+    return exp2f(x);
+#else
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#endif
+}
+
+// softplus and v sigmoid(v) with the exponential and the division in one MUFU op each (fast_exp2's few
+// ulp pass through log1p with a factor below 1; __fdividef(v, inf) is 0, silu's limit at -inf).
+__device__ __forceinline__ float softplus_fast(float v) { return v > 20.0f ? v : log1pf(fast_exp2(v * LOG2E)); }
+__device__ __forceinline__ float silu_fast(float v) { return __fdividef(v, 1.0f + fast_exp2(-v * LOG2E)); }
+
+// out [T, E] (ldo), ckpt [chunks, E, N]. Block (channels e0 = blockIdx.x * SF_CHANNELS .., sequence s =
+// blockIdx.y), SF_THREADS threads: thread (c = tid / SF_SPLIT, g = tid % SF_SPLIT) holds states
+// g*NS .. g*NS+NS-1 of channel e0 + c in registers and walks the sequence one tile of SF_TILE steps at a
+// time. Per tile: (1) the block stages (delta, delta u) and u for its channels, and B, C, in shared memory,
+// reading whole rows of 32 channels (coalesced); (2) each thread runs the recurrence over the tile, NS
+// exponentials per step, and leaves its share of y (sum over its states of C h) in shared memory;
+// (3) the block adds the SF_SPLIT shares in order, the D skip and the gate, and writes out's rows.
+// States n >= N (N not a multiple of SF_SPLIT) and steps past the sequence's end carry A = 0, B = C = 0
+// and delta = 0: a = 1, b = 0, so h is unchanged and the loop has a fixed trip count.
+template <class T, int NS>
+__global__ void __launch_bounds__(SF_THREADS)
 scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm,
                     const T* Cm, int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip,
                     const float* dt_bias, const int32_t* offsets, int E, int N) {
-    using BlockScan = cub::BlockScan<ScanPair, SCAN_THREADS, cub::BLOCK_SCAN_WARP_SCANS>;
-    __shared__ typename BlockScan::TempStorage temp;
-    __shared__ ScanPair carry[SCAN_N_MAX];  // the running prefix per state, kept by thread 0
-    const int e = blockIdx.x, s = blockIdx.y, tid = threadIdx.x;
+    __shared__ float2 s_dd[SF_TILE][SF_CHANNELS];                       // (delta, delta u) per step, channel
+    __shared__ float s_u[SF_TILE][SF_CHANNELS];                         // u, for the D skip
+    __shared__ __align__(16) float s_B[SF_TILE][SF_SPLIT * NS];         // B, C per step; 0 past N
+    __shared__ __align__(16) float s_C[SF_TILE][SF_SPLIT * NS];
+    __shared__ __align__(16) float s_y[SF_TILE][SF_THREADS];            // y shares: [t][c * SF_SPLIT + g]
+    const int tid = threadIdx.x, c = tid / SF_SPLIT, g = tid % SF_SPLIT;
+    const int e0 = blockIdx.x * SF_CHANNELS, s = blockIdx.y, e = e0 + c;
     const int start = offsets[s], end = offsets[s + 1];
-    const int chunks = (end - start + SCAN_CHUNK - 1) / SCAN_CHUNK;
     const int base = chunk_base(offsets, s);
-    const float Dv = Dskip[e], bias = dt_bias[e];
-    for (int k = 0; k < chunks; k++) {
-        const int t0 = start + k * SCAN_CHUNK + tid * SCAN_ITEMS;  // this thread's first step
-        float dl[SCAN_ITEMS], uu[SCAN_ITEMS], y[SCAN_ITEMS];       // delta, u, y per step
-        for (int i = 0; i < SCAN_ITEMS; i++) {
-            const int t = t0 + i;
-            const bool valid = t < end;
-            uu[i] = valid ? to_float(u[(size_t)t * ldu + e]) : 0.0f;
-            dl[i] = valid ? softplusf_(to_float(dt[(size_t)t * lddt + e]) + bias) : 0.0f;
-            y[i] = Dv * uu[i];
-        }
-        for (int n = 0; n < N; n++) {
-            const float An = -expf(A_log[e * N + n]);
-            ScanPair items[SCAN_ITEMS];
-            for (int i = 0; i < SCAN_ITEMS; i++) {
-                const int t = t0 + i;
-                items[i] = t < end ? ScanPair{__expf(dl[i] * An), dl[i] * to_float(Bm[(size_t)t * ldbc + n]) * uu[i]}
-                                   : ScanPair{1.0f, 0.0f};  // identity pads the sequence's last chunk
+    float A2[NS], h[NS];  // A_n log2(e), so that a = 2^(delta A2); the state
+    for (int j = 0; j < NS; j++) {
+        const int n = g * NS + j;
+        A2[j] = e < E && n < N ? -expf(A_log[e * N + n]) * LOG2E : 0.0f;
+        h[j] = 0.0f;
+    }
+    // Staging and the epilogue: this thread's column cc of the block's channels, rows r0 + ROW_STEP k.
+    constexpr int ROW_STEP = SF_THREADS / SF_CHANNELS, ROWS = SF_TILE / ROW_STEP;
+    const int cc = tid % SF_CHANNELS, r0 = tid / SF_CHANNELS, ec = e0 + cc;
+    const float bias_c = ec < E ? dt_bias[ec] : 0.0f, D_c = ec < E ? Dskip[ec] : 0.0f;
+    for (int t0 = start; t0 < end; t0 += SF_TILE) {
+        const int steps = min(SF_TILE, end - t0);
+        const size_t row0 = (size_t)(t0 + r0);  // this thread's first row; the k-th is row0 + ROW_STEP k
+        UNROLL(8)
+        for (int k = 0; k < ROWS; k++) {
+            const int tt = r0 + ROW_STEP * k;
+            float dl = 0.0f, uu = 0.0f;
+            if (tt < steps && ec < E) {
+                uu = to_float(u[row0 * ldu + ec + ROW_STEP * k * ldu]);
+                dl = softplus_fast(to_float(dt[row0 * lddt + ec + ROW_STEP * k * lddt]) + bias_c);
             }
-            ScanPrefix prefix{k > 0 && tid == 0 ? carry[n] : ScanPair{1.0f, 0.0f}};
-            BlockScan(temp).InclusiveScan(items, items, ScanPairOp{}, prefix);
-            for (int i = 0; i < SCAN_ITEMS; i++) {
-                const int t = t0 + i;
-                if (t < end) y[i] += to_float(Cm[(size_t)t * ldbc + n]) * items[i].b;
-            }
-            if (tid == 0) {
-                carry[n] = prefix.running;
-                ckpt[((size_t)(base + k) * E + e) * N + n] = prefix.running.b;  // h at the chunk's end
-            }
-            __syncthreads();  // temp is reused by the next scan
+            s_dd[tt][cc] = make_float2(dl, dl * uu);
+            s_u[tt][cc] = uu;
         }
-        for (int i = 0; i < SCAN_ITEMS; i++) {
-            const int t = t0 + i;
-            if (t >= end) continue;
-            const float zz = to_float(z[(size_t)t * ldz + e]);
-            out[(size_t)t * ldo + e] = from_float<T>(y[i] * (zz * sigmoidf_(zz)));
+        for (int i = tid; i < SF_TILE * SF_SPLIT * NS; i += SF_THREADS) {
+            const int tt = i / (SF_SPLIT * NS), n = i % (SF_SPLIT * NS);
+            const bool ok = tt < steps && n < N;
+            s_B[tt][n] = ok ? to_float(Bm[(size_t)(t0 + tt) * ldbc + n]) : 0.0f;
+            s_C[tt][n] = ok ? to_float(Cm[(size_t)(t0 + tt) * ldbc + n]) : 0.0f;
         }
+        __syncthreads();
+        UNROLL(8)
+        for (int tt = 0; tt < SF_TILE; tt++) {
+            const float2 dd = s_dd[tt][c];
+            float y = 0.0f;
+            UNROLL(4)
+            for (int j = 0; j < NS; j++) {
+                h[j] = fast_exp2(dd.x * A2[j]) * h[j] + dd.y * s_B[tt][g * NS + j];
+                y += s_C[tt][g * NS + j] * h[j];
+            }
+            s_y[tt][tid] = y;
+        }
+        const int done = t0 + steps - start;  // steps of the sequence done
+        if ((done % SCAN_CHUNK == 0 || t0 + steps == end) && e < E)
+            for (int j = 0; j < NS; j++)
+                if (g * NS + j < N) ckpt[((size_t)(base + (done - 1) / SCAN_CHUNK) * E + e) * N + g * NS + j] = h[j];
+        __syncthreads();
+        UNROLL(8)
+        for (int k = 0; k < ROWS; k++) {
+            const int tt = r0 + ROW_STEP * k;
+            if (tt >= steps || ec >= E) continue;
+            float y = D_c * s_u[tt][cc];
+            for (int q = 0; q < SF_SPLIT; q++) y += s_y[tt][cc * SF_SPLIT + q];
+            const float zz = to_float(z[row0 * ldz + ec + ROW_STEP * k * ldz]);
+            out[row0 * ldo + ec + ROW_STEP * k * ldo] = from_float<T>(y * silu_fast(zz));
+        }
+        // (The next tile's staging writes s_dd, s_u, s_B, s_C, which this loop does not read, and s_y is
+        // written only after the next barrier.)
     }
 }
 
@@ -363,8 +416,17 @@ void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt
                   const int32_t* offsets, int B, int Tn, int E, int N, cudaStream_t stream) {
     check_scan_n(N);
     if (Tn == 0) return;
-    launch(scan_forward_kernel<T>, dim3(E, B), dim3(SCAN_THREADS), 0, stream, out, ldo, ckpt, u, ldu, dt, lddt, Bm,
-           Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, E, N);
+    const dim3 grid(ceil_div(E, SF_CHANNELS), B);
+    auto go = [&](auto kernel) {
+        launch(kernel, grid, dim3(SF_THREADS), 0, stream, out, ldo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log,
+               Dskip, dt_bias, offsets, E, N);
+    };
+    switch ((N + SF_SPLIT - 1) / SF_SPLIT) {  // states per thread
+        case 1: go(scan_forward_kernel<T, 1>); break;
+        case 2: go(scan_forward_kernel<T, 2>); break;
+        case 3: go(scan_forward_kernel<T, 3>); break;
+        default: go(scan_forward_kernel<T, 4>); break;
+    }
     CUDA_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,6 @@
 // The selective scan forward/backward (cuda/scan.cu) against cpu::scan_* (src/cpu/scan.cpp): a packed
-// batch of sequences of lengths 1, 37 and 300 (300 > one chunk of 256 steps, so the state crosses a
-// chunk through the block-prefix callback forward and through the checkpoints backward), a batch of
+// batch of sequences of lengths 1, 37 and 300 (37 and 300 cross the forward's 32-step tiles, 300 also a
+// 256-step chunk, so the backward starts a chunk from the forward's checkpoint), a batch of
 // lengths 256, 5, 513 and 512 (exactly one chunk, three chunks, exactly two), N 16 and 8, E 37 (not a multiple of the 16-channel backward
 // group), B and C as slices of x_proj's output [T, R+2N], z as the gate half of xz [T, 2E], and a few
 // channels with dt + dt_bias past softplus's threshold of 20.
@@ -72,3 +72,7 @@ TEST_CASE("cuda selective scan forward/backward vs CPU, N 8, lengths of exactly 
     check_scan<float>({256, 5, 513, 512}, 21, 8);
 }
 TEST_CASE("cuda selective scan forward/backward vs CPU, N 16, bf16") { check_scan<__nv_bfloat16>({1, 37, 300}, 37, 16); }
+TEST_CASE("cuda selective scan forward/backward vs CPU, N 5 and 12 (states past N in a thread's group), fp32") {
+    check_scan<float>({37, 1, 64}, 40, 5);
+    check_scan<float>({70}, 33, 12);
+}
