@@ -11,103 +11,83 @@
 // offsets [B+1] int32 on the device. The state is fp32, N <= 16 (SCAN_N_MAX).
 //
 // The layout is token-major ([T, E], as the GEMMs produce it), so a warp reads whole rows of channels,
-// and time is walked sequentially by each thread with its states in registers: parallel over
-// (sequence, channel, state group), which at the benchmark shape is B E SF_SPLIT = 98k threads.
-// Packed sequences are cut into chunks of CH = SCAN_CHUNK = 256 steps for the backward's checkpoints:
-// sequence s has ceil(len_s / CH) chunks; chunk k of s is global chunk base_s + k, base_s = sum_{s' < s}
-// ceil(len_s' / CH) (each block computes it from offsets).
+// and each thread walks time sequentially with its states in registers: parallel over (sequence,
+// channel, group of 4 states), B E 4 = 98k threads at the benchmark shape, with no block-wide scans.
+// The state is checkpointed every SCAN_CK = 8 steps: sequence s has ceil(len_s / 8) chunks, chunk k of
+// s is global chunk base_s + k, base_s = sum_{s' < s} ceil(len_s' / 8) (computed from offsets).
 //
-// Forward: grid (ceil(E / 32), B), blocks of 32 channels x SF_SPLIT = 4 threads; thread (c, g) keeps
-// states n = g NS .. g NS + NS - 1 (NS = ceil(N / 4)) of channel c in registers. Per tile of SF_TILE =
-// 32 steps: the block stages (delta, delta u), u, B and C in shared memory (coalesced row reads; softplus
-// once per (t, e)); each thread runs the recurrence, h = 2^(delta A_n log2 e) h + (delta u) B_n and
-// y_g += C_n h, and leaves y_g in shared memory; the block then writes out = (sum_g y_g + D u) SiLU(z).
-// Cached for backward: the state at the end of every chunk, ckpt [chunks, E, N] fp32 (N floats per
-// 256 steps per channel: 1/16 of u's size at N = 16 in fp32) instead of the T x E x N states.
-// Instructions (cuobjdump -sass of the bf16 N 16 kernel, nvcc 13.0, sm_90): the recurrence is 24 per
-// step per thread for 4 states (3 LDS, 8 FMUL, 8 FFMA, 4 MUFU.EX2, 1 STS: 6 per (t, n)); staging and
-// the epilogue ~110 per (t, e) (softplus's log1pf ~25 of them) and 3 MUFU: at N = 16 ~12.8 issue slots
-// and ~1.2 MUFU ops per (t, n), so the kernel should be issue-bound at ~1.3x the MUFU floor below, if
-// latency is hidden (80 registers, 32 KB shared memory: 6 blocks = 24 warps per SM; 768 blocks fit in
-// one wave on 132 SMs). The previous version (one block of 64 threads per channel, a cub::BlockScan
-// per state and chunk, column reads of 2 bytes per row) issued ~60 per (t, n) plus three barriers.
+// Forward: grid (ceil(E / 32), B), blocks of 32 channels x 4 threads; thread (c, g) keeps states
+// n = g NS .. g NS + NS - 1 (NS = ceil(N / 4)) of channel c in registers. Per tile of SF_TILE = 32
+// steps the block stages (delta, delta u), u, B and C in shared memory (coalesced row reads; softplus
+// once per (t, e)); each thread runs h = 2^(delta A_n log2 e) h + (delta u) B_n, y_g += C_n h, and
+// leaves y_g in shared memory; the block writes out = (sum_g y_g + D u) SiLU(z). Cached for backward:
+// h at the end of every full 8-step chunk, ckpt [chunks, E, N] fp32 (8 bytes per (t, e) at N 16).
 //
-// Backward (adjoint recurrence dh_t = dy_t C_t + a_{t+1} dh_{t+1}, walked last chunk first). With
-// q_t = a_t dh_t the reversed recurrence is q_t = a_t q_{t+1} + a_t c_t (c_t = dy_t C_t), a scan of
-// the pairs (a_t, a_t c_t) in reversed time whose EXCLUSIVE result is q_{t+1}, so dh_t = c_t + q_{t+1}
-// needs no neighbour's a. Per chunk and n:
-//   1. recompute a_t, b_t; the forward EXCLUSIVE scan from h at the end of the previous chunk (ckpt)
-//      gives h_{t-1}; h_t = a_t h_{t-1} + b_t;
-//   2. the reversed scan, from the carry q of the next chunk, gives dh_t; then, as in scan.cpp:
-//      dC[t, n] += dy_t h_t, dB[t, n] += dh_t delta_t u_t          (sums over channels e)
-//      du_t += dh_t delta_t B_t,   ddelta_t += dh_t (B_t u_t + h_{t-1} a_t A_n),
-//      dA_n += dh_t h_{t-1} a_t delta_t;  at the end dA_log += dA_n A_n, dDskip += dy u, ddt_bias += dv.
-// Thread mapping: one block per (sequence, group of SCAN_EG = 16 channels), grid (ceil(E/16), B), of
-// SCAN_THREADS x SCAN_ROWS = 64 x 4 threads; row r scans channel el0 + r (el0 = 0, 4, 8, 12), so four
-// channels are scanned at once: each row is a segment of one 256-thread BlockScan, cut from the rows
-// before it by making its first pair (0, b'): a = 0 forgets everything before, and b' folds in the
-// segment's starting state (a h0 + b forward; a (c + q) for the reversed scan, q the carry kept per
-// (channel, n) in shared memory). The threads hold the chunk in reversed order (thread x: positions
-// CH-1-4x .. CH-4-4x), so step 2 scans directly; step 1 reads the pairs through shared memory in
-// forward order. dB and dC of a chunk: each row's terms go to shared memory, and thread p adds the four
-// rows in order into its position's [N] sums ([256, N] each, dynamic shared memory), channel steps in
-// order; each group writes its partial sums [groups, T, N], and a second kernel adds the groups in
-// order (dB, dC WRITTEN). dA, dD, dbias: per warp by shuffles, then per row, per chunk in order, per
-// sequence into [B, E, N+2] partials, then over sequences in order (ACCUMULATED into dA_log, dDskip,
-// ddt_bias). du, ddt, dz are WRITTEN. Deterministic: no atomics anywhere.
+// Backward: the adjoint dh_t = dy_t C_t + q_{t+1}, q_t = a_t dh_t (dy = dout SiLU(z)), and, as in
+// scan.cpp: dB[t, n] = sum_e dh delta u, dC[t, n] = sum_e dy h_t, du = delta sum_n dh B + dy D,
+// ddelta = u sum_n dh B + sum_n dh a_t h_{t-1} A_n, dA_n += dh a_t h_{t-1} delta (dA_log = dA_n A_n at
+// the end), dD += dy u, ddt_bias += dv = ddelta sigmoid(v), dz = dout y SiLU'(z). Same grid and
+// mapping as forward; tiles of SB_TILE = 16 steps, last first, each as two 8-step sub-tiles, last
+// first. Per sub-tile a thread recomputes its 4 states from the checkpoint (one exponential per
+// (t, n), as forward), keeping a_t and h_{t-1} for the 8 steps in registers (64 of them), then walks
+// the 8 steps backwards with the carry q in registers. Per-(t, e) sums over the thread's states (y,
+// sum dh B, sum dh a h A) go through shared memory to the block's epilogue, which writes du, ddt, dz.
+// dB, dC are sums over all E channels: per step a warp's 8 channels are added by reduce_scatter8
+// (7 shuffles for 8 values), the block's 4 warps in order, and each block writes its partial sums
+// part_B, part_C [groups, T, N]; scan_sum_bc_kernel adds the groups in order (dB, dC WRITTEN). dA per
+// (channel, state) stays in registers for the whole sequence; dD, dbias per channel are summed by the
+// epilogue threads; both go to [B, E, N+2] partials that scan_sum_params_kernel adds over sequences
+// in order (ACCUMULATED into dA_log, dDskip, ddt_bias). du, ddt, dz are WRITTEN. Deterministic: no
+// atomics anywhere.
 //
-// Cost and floor at B 16, L 512, E 1536, N 16 (T = 8192, T*E = 12.6M) in bf16 on an H200 (HBM3e
-// 4.8 TB/s peak; 132 SMs x 16 MUFU ex2/clk x 1.98 GHz = 4.2e12 exponentials/s):
-//   forward:  bytes = reads u, dt, z (3 x 25 MB) + B, C (0.5 MB) + writes out (25 MB) + ckpt (3 MB)
-//             = 104 MB -> 26 us at 4.0 TB/s measured copy; exponentials = T*E*N (a_t) + 3 T*E
-//             (softplus, sigmoid) = 239M -> 57 us.  Floor = 57 us (SFU bound); FLOPs ~8 T*E*N = 1.6 G.
-//   backward: bytes = reads u, dt, z, dout, ckpt (103 MB) + writes du, ddt, dz (75 MB) = 178 MB ->
-//             45 us; exponentials = T*E*N (recompute) + 3 T*E = 239M -> 57 us. Floor = 57 us (SFU).
-//             This version also moves its dB/dC partials: 96 groups x T x N x 2 x 4 B = 100 MB written
-//             and read (+50 us of bandwidth at this shape), the price of determinism without atomics.
-// (The floor counts one MUFU op per exponential, softplus's exp and SiLU's exp and reciprocal.)
-// Not yet measured on a GPU (the forward's estimate above counts instructions only). Occupancy of the
-// backward: 55 KB of shared memory (23 KB static + 32 KB dB/dC sums at N 16) allow 4 blocks of 256
-// threads per SM; each block takes 4 x chunks x N serial steps of two block scans and three barriers.
-#include <cub/cub.cuh>
-
+// Cost at B 16, L 512, E 1536, N 16 (T = 8192, T*E = 12.6M) in bf16 on an H200 (~4.3 TB/s device-to-device
+// copy as seen on this workplace's H200s; 132 SMs x 16 MUFU ops/clk x 1.98 GHz = 4.2e12 exponentials/s;
+// 4 x 32 = 128 instructions issued per clk per SM). The floor (what any implementation moves and
+// computes): forward reads u, dt, z, B, C and writes out: 101 MB -> 23 us; exponentials T*E*N (a_t) +
+// 3 T*E (softplus's exp, SiLU's exp and reciprocal) = 239M -> 57 us; floor 57 us (MUFU). Backward
+// reads u, dt, z, dout, B, C and writes du, ddt, dz, dB, dC: 177 MB -> 41 us; the same 239M
+// exponentials -> 57 us; floor 57 us (MUFU).
+// This implementation also moves the checkpoints (100 MB written forward, read backward) and the
+// backward's dB, dC partials (48 groups x T x N x 2 x 4 B = 50 MB written and read again): 201 MB
+// forward (47 us), 377 MB backward (88 us, above its MUFU floor: the price of determinism without
+// atomics and of recomputing a_t only once).
+// Instructions issued (cuobjdump -sass of the bf16 N 16 kernels, nvcc 13.0, sm_90), per (t, n):
+//   forward ~12.8: the recurrence 24 per step per thread for 4 states (3 LDS, 8 FMUL, 8 FFMA,
+//     4 MUFU.EX2, 1 STS), staging and epilogue ~110 per (t, e) (log1pf ~25 of them) -> issue-bound
+//     at ~12.8 / 128 clk vs 1.19 / 16 for the MUFU: ~1.35x its floor if latency is hidden (80
+//     registers, 32 KB shared memory: 6 blocks = 24 warps per SM, 768 blocks in one wave);
+//   backward ~41: the sub-tile 27 (FFMA 7, FMUL 6, FSEL 3.5 and SHFL 1.75 for the channel sums, LDS/STS
+//     2.6, MUFU 1), staging 9 and the epilogue with the partial sums 4.6 -> ~4.3x its floor (128
+//     registers, 47 KB shared memory: 4 blocks = 16 warps per SM). The FP work of the adjoint alone
+//     (~13 FFMA/FMUL per (t, n) against 1 exponential, at 8 FP lanes per MUFU lane) puts any
+//     backward of this form above 1.5x of an exponential-only floor.
+// The versions before this one (cub::BlockScan per state and chunk, one channel per 64-thread block
+// forward, 2-byte column reads) issued ~60 (forward) and ~155 (backward) per (t, n), plus barriers.
+// None of these figures has been measured on a GPU yet: they count instructions, not time.
 #include "kernels.h"
 
 namespace gpu {
 
 namespace {
 
-constexpr int SCAN_THREADS = 64;
-constexpr int SCAN_ITEMS = 4;
-constexpr int SCAN_CHUNK = SCAN_THREADS * SCAN_ITEMS;  // CH = 256 steps
 constexpr int SCAN_N_MAX = 16;
-constexpr int SCAN_EG = 16;   // channels per backward block
-constexpr int SCAN_ROWS = 4;  // of which scanned at once (blockDim.y)
-constexpr int SF_CHANNELS = 32;  // forward: channels per block
-constexpr int SF_SPLIT = 4;      // forward: threads per channel, each holding ceil(N / SF_SPLIT) states
-constexpr int SF_THREADS = SF_CHANNELS * SF_SPLIT;
-constexpr int SF_TILE = 32;      // forward: steps staged in shared memory at a time (divides SCAN_CHUNK)
-static_assert(SCAN_CHUNK % SF_TILE == 0, "checkpoints fall on tile ends");
+constexpr int SCAN_CK = 8;         // steps between the state checkpoints forward writes for backward
+constexpr int SCAN_CHANNELS = 32;  // channels per block, forward and backward
+constexpr int SCAN_SPLIT = 4;      // threads per channel, each holding ceil(N / SCAN_SPLIT) states
+constexpr int SCAN_THREADS = SCAN_CHANNELS * SCAN_SPLIT;
+constexpr int SF_TILE = 32;        // forward: steps staged in shared memory at a time
+constexpr int SB_TILE = 16;        // backward: steps staged at a time (SB_TILE / SCAN_CK sub-tiles)
+constexpr int SB_NS = SCAN_N_MAX / SCAN_SPLIT;  // backward: states per thread (4; those >= N are idle)
+static_assert(SF_TILE % SCAN_CK == 0 && SB_TILE % SCAN_CK == 0, "checkpoints fall on sub-tile ends");
+static_assert(SB_NS == 4 && SCAN_CHANNELS % 8 == 0, "reduce_scatter8: 8 channels x 4 groups per warp");
+constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 
-struct ScanPair {
-    float a, b;
-};
-// (p then q): h -> q.a (p.a h + p.b) + q.b.
-struct ScanPairOp {
-    __device__ __forceinline__ ScanPair operator()(const ScanPair& p, const ScanPair& q) const {
-        return ScanPair{p.a * q.a, q.a * p.b + q.b};
-    }
-};
-__device__ __forceinline__ float softplusf_(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
-__device__ __forceinline__ float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
-// The first global chunk of sequence s.
+// The first checkpoint chunk (of SCAN_CK steps) of sequence s, counting ceil(len / SCAN_CK) per sequence.
 __device__ int chunk_base(const int32_t* offsets, int s) {
     int base = 0;
-    for (int i = 0; i < s; i++) base += (offsets[i + 1] - offsets[i] + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    for (int i = 0; i < s; i++) base += (offsets[i + 1] - offsets[i] + SCAN_CK - 1) / SCAN_CK;
     return base;
 }
-
-constexpr float LOG2E = 1.4426950408889634f;
 
 // 2^x in one MUFU.EX2 (ex2.approx.ftz: relative error ~2^-22, results below 2^-126 flushed to 0, where
 // the decay has long forgotten the state); the simulator computes it with exp2f.
@@ -121,32 +101,49 @@ __device__ __forceinline__ float fast_exp2(float x) {
 #endif
 }
 
+// Rows t0 .. t0 + TILE - 1 of B and C into shared memory as fp32, 0 past `steps` and past N: thread tid
+// takes state tid % SCAN_N_MAX of rows tid / SCAN_N_MAX + BC_STEP k.
+template <int TILE, class T>
+__device__ __forceinline__ void stage_bc(float (*s_B)[SCAN_N_MAX], float (*s_C)[SCAN_N_MAX], const T* Bm, const T* Cm,
+                                         int ldbc, int t0, int steps, int N, int tid) {
+    constexpr int BC_STEP = SCAN_THREADS / SCAN_N_MAX;
+    const int n = tid % SCAN_N_MAX, rb = tid / SCAN_N_MAX;
+    const size_t row = (size_t)(t0 + rb) * ldbc + n;
+    UNROLL(4)
+    for (int k = 0; k < TILE / BC_STEP; k++) {
+        const int tt = rb + BC_STEP * k;
+        const bool ok = tt < steps && n < N;
+        s_B[tt][n] = ok ? to_float(Bm[row + BC_STEP * k * ldbc]) : 0.0f;
+        s_C[tt][n] = ok ? to_float(Cm[row + BC_STEP * k * ldbc]) : 0.0f;
+    }
+}
+
 // softplus and v sigmoid(v) with the exponential and the division in one MUFU op each (fast_exp2's few
 // ulp pass through log1p with a factor below 1; __fdividef(v, inf) is 0, silu's limit at -inf).
 __device__ __forceinline__ float softplus_fast(float v) { return v > 20.0f ? v : log1pf(fast_exp2(v * LOG2E)); }
 __device__ __forceinline__ float silu_fast(float v) { return __fdividef(v, 1.0f + fast_exp2(-v * LOG2E)); }
 
-// out [T, E] (ldo), ckpt [chunks, E, N]. Block (channels e0 = blockIdx.x * SF_CHANNELS .., sequence s =
-// blockIdx.y), SF_THREADS threads: thread (c = tid / SF_SPLIT, g = tid % SF_SPLIT) holds states
+// out [T, E] (ldo), ckpt [chunks, E, N]. Block (channels e0 = blockIdx.x * SCAN_CHANNELS .., sequence s =
+// blockIdx.y), SCAN_THREADS threads: thread (c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT) holds states
 // g*NS .. g*NS+NS-1 of channel e0 + c in registers and walks the sequence one tile of SF_TILE steps at a
 // time. Per tile: (1) the block stages (delta, delta u) and u for its channels, and B, C, in shared memory,
 // reading whole rows of 32 channels (coalesced); (2) each thread runs the recurrence over the tile, NS
 // exponentials per step, and leaves its share of y (sum over its states of C h) in shared memory;
-// (3) the block adds the SF_SPLIT shares in order, the D skip and the gate, and writes out's rows.
-// States n >= N (N not a multiple of SF_SPLIT) and steps past the sequence's end carry A = 0, B = C = 0
+// (3) the block adds the SCAN_SPLIT shares in order, the D skip and the gate, and writes out's rows.
+// States n >= N (N not a multiple of SCAN_SPLIT) and steps past the sequence's end carry A = 0, B = C = 0
 // and delta = 0: a = 1, b = 0, so h is unchanged and the loop has a fixed trip count.
 template <class T, int NS>
-__global__ void __launch_bounds__(SF_THREADS)
+__global__ void __launch_bounds__(SCAN_THREADS)
 scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm,
                     const T* Cm, int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip,
                     const float* dt_bias, const int32_t* offsets, int E, int N) {
-    __shared__ float2 s_dd[SF_TILE][SF_CHANNELS];                       // (delta, delta u) per step, channel
-    __shared__ float s_u[SF_TILE][SF_CHANNELS];                         // u, for the D skip
-    __shared__ __align__(16) float s_B[SF_TILE][SF_SPLIT * NS];         // B, C per step; 0 past N
-    __shared__ __align__(16) float s_C[SF_TILE][SF_SPLIT * NS];
-    __shared__ __align__(16) float s_y[SF_TILE][SF_THREADS];            // y shares: [t][c * SF_SPLIT + g]
-    const int tid = threadIdx.x, c = tid / SF_SPLIT, g = tid % SF_SPLIT;
-    const int e0 = blockIdx.x * SF_CHANNELS, s = blockIdx.y, e = e0 + c;
+    __shared__ float2 s_dd[SF_TILE][SCAN_CHANNELS];                       // (delta, delta u) per step, channel
+    __shared__ float s_u[SF_TILE][SCAN_CHANNELS];                         // u, for the D skip
+    __shared__ __align__(16) float s_B[SF_TILE][SCAN_N_MAX];            // B, C per step; 0 past N
+    __shared__ __align__(16) float s_C[SF_TILE][SCAN_N_MAX];
+    __shared__ __align__(16) float s_y[SF_TILE][SCAN_THREADS];            // y shares: [t][c * SCAN_SPLIT + g]
+    const int tid = threadIdx.x, c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT;
+    const int e0 = blockIdx.x * SCAN_CHANNELS, s = blockIdx.y, e = e0 + c;
     const int start = offsets[s], end = offsets[s + 1];
     const int base = chunk_base(offsets, s);
     float A2[NS], h[NS];  // A_n log2(e), so that a = 2^(delta A2); the state
@@ -156,8 +153,8 @@ scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* 
         h[j] = 0.0f;
     }
     // Staging and the epilogue: this thread's column cc of the block's channels, rows r0 + ROW_STEP k.
-    constexpr int ROW_STEP = SF_THREADS / SF_CHANNELS, ROWS = SF_TILE / ROW_STEP;
-    const int cc = tid % SF_CHANNELS, r0 = tid / SF_CHANNELS, ec = e0 + cc;
+    constexpr int ROW_STEP = SCAN_THREADS / SCAN_CHANNELS, ROWS = SF_TILE / ROW_STEP;
+    const int cc = tid % SCAN_CHANNELS, r0 = tid / SCAN_CHANNELS, ec = e0 + cc;
     const float bias_c = ec < E ? dt_bias[ec] : 0.0f, D_c = ec < E ? Dskip[ec] : 0.0f;
     for (int t0 = start; t0 < end; t0 += SF_TILE) {
         const int steps = min(SF_TILE, end - t0);
@@ -173,12 +170,7 @@ scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* 
             s_dd[tt][cc] = make_float2(dl, dl * uu);
             s_u[tt][cc] = uu;
         }
-        for (int i = tid; i < SF_TILE * SF_SPLIT * NS; i += SF_THREADS) {
-            const int tt = i / (SF_SPLIT * NS), n = i % (SF_SPLIT * NS);
-            const bool ok = tt < steps && n < N;
-            s_B[tt][n] = ok ? to_float(Bm[(size_t)(t0 + tt) * ldbc + n]) : 0.0f;
-            s_C[tt][n] = ok ? to_float(Cm[(size_t)(t0 + tt) * ldbc + n]) : 0.0f;
-        }
+        stage_bc<SF_TILE>(s_B, s_C, Bm, Cm, ldbc, t0, steps, N, tid);
         __syncthreads();
         UNROLL(8)
         for (int tt = 0; tt < SF_TILE; tt++) {
@@ -190,18 +182,19 @@ scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* 
                 y += s_C[tt][g * NS + j] * h[j];
             }
             s_y[tt][tid] = y;
+            if ((tt + 1) % SCAN_CK == 0 && tt < steps && e < E) {  // the end of checkpoint chunk k
+                const size_t k = base + (t0 - start + tt) / SCAN_CK;
+                for (int j = 0; j < NS; j++)
+                    if (g * NS + j < N) ckpt[(k * E + e) * N + g * NS + j] = h[j];
+            }
         }
-        const int done = t0 + steps - start;  // steps of the sequence done
-        if ((done % SCAN_CHUNK == 0 || t0 + steps == end) && e < E)
-            for (int j = 0; j < NS; j++)
-                if (g * NS + j < N) ckpt[((size_t)(base + (done - 1) / SCAN_CHUNK) * E + e) * N + g * NS + j] = h[j];
         __syncthreads();
         UNROLL(8)
         for (int k = 0; k < ROWS; k++) {
             const int tt = r0 + ROW_STEP * k;
             if (tt >= steps || ec >= E) continue;
             float y = D_c * s_u[tt][cc];
-            for (int q = 0; q < SF_SPLIT; q++) y += s_y[tt][cc * SF_SPLIT + q];
+            for (int q = 0; q < SCAN_SPLIT; q++) y += s_y[tt][cc * SCAN_SPLIT + q];
             const float zz = to_float(z[row0 * ldz + ec + ROW_STEP * k * ldz]);
             out[row0 * ldo + ec + ROW_STEP * k * ldo] = from_float<T>(y * silu_fast(zz));
         }
@@ -210,162 +203,186 @@ scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* 
     }
 }
 
-// Block (group g = blockIdx.x of SCAN_EG channels, sequence s = blockIdx.y), SCAN_THREADS x SCAN_ROWS
-// threads: row r scans channel e0 + el0 + r, for el0 = 0, SCAN_ROWS, ... Writes du, ddt, dz; part_B,
-// part_C [groups, T, N] (this group's sums over its channels); part_p [B, E, N+2] (this sequence's dA
-// (before the factor A), dD, dbias per channel).
+// The sums over a warp's 8 channels (lanes cl * 4 + g, cl = lane / 4) of eight values per lane, spread
+// out so that lane (cl, g) returns the sum of value cl over the lanes with its g: three halving
+// exchanges with the lanes 16, 8 and 4 apart, 7 shuffles instead of 24 for eight whole sums. The
+// additions happen in a fixed order, so the result does not depend on timing.
+__device__ __forceinline__ float reduce_scatter8(const float (&v)[8], int cl) {
+    const bool hi4 = cl & 4, hi2 = cl & 2, hi1 = cl & 1;
+    float w[4], x[2];
+    for (int i = 0; i < 4; i++) {  // keep values 0..3 (or 4..7), send the other half to lane ^ 16
+        const float keep = hi4 ? v[i + 4] : v[i], send = hi4 ? v[i] : v[i + 4];
+        w[i] = keep + __shfl_xor_sync(0xffffffffu, send, 16);
+    }
+    for (int i = 0; i < 2; i++) {
+        const float keep = hi2 ? w[i + 2] : w[i], send = hi2 ? w[i] : w[i + 2];
+        x[i] = keep + __shfl_xor_sync(0xffffffffu, send, 8);
+    }
+    const float keep = hi1 ? x[1] : x[0], send = hi1 ? x[0] : x[1];
+    return keep + __shfl_xor_sync(0xffffffffu, send, 4);
+}
+
+// Block (channels e0 = blockIdx.x * SCAN_CHANNELS .., sequence s = blockIdx.y), SCAN_THREADS threads:
+// thread (c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT) owns states g*4 .. g*4+3 of channel e0 + c and walks
+// the sequence backwards, one tile of SB_TILE steps at a time, each tile as SB_TILE / SCAN_CK sub-tiles
+// of SCAN_CK steps, last first. Per tile: (1) the block stages per (t, e) delta, delta u, dy = dout
+// SiLU(z), u, d delta / dv and d out / dy... (kz), and B, C, in shared memory; (2) per sub-tile each
+// thread recomputes its states from the forward's checkpoint, keeping a_t and h_{t-1} in registers, and
+// leaves its y share, then walks the sub-tile backwards: dh, the shares sum_n dh B_n and sum_n dh a h
+// A_n log2 e, dA_n in registers, and the dB, dC terms, which reduce_scatter8 sums over the warp's
+// channels into shared memory; (3) the block writes du, ddt, dz per (t, e), and this block's dB, dC
+// partial sums over its 32 channels (the 4 warps added in order) to part_B, part_C [groups, T, N].
+// At the end: dA (before the factor A) per (channel, state) and dD, dbias per channel into part_p
+// [B, E, N+2]. Channels past E, states past N and steps past the sequence's end carry zeros.
 template <class T>
-__global__ void __launch_bounds__(SCAN_THREADS * SCAN_ROWS)
+__global__ void __launch_bounds__(SCAN_THREADS)
 scan_backward_kernel(T* du, int lddu, T* ddt, int ldddt, T* dz, int lddz, float* part_B, float* part_C,
                      float* part_p, const T* dout, int lddo, const float* ckpt, const T* u, int ldu, const T* dt,
                      int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz, const float* A_log,
                      const float* Dskip, const float* dt_bias, const int32_t* offsets, int Tn, int E, int N) {
-    constexpr int NT = SCAN_THREADS * SCAN_ROWS, WARPS = NT / 32, ROW_WARPS = SCAN_THREADS / 32;
-    using BlockScan = cub::BlockScan<ScanPair, SCAN_THREADS, cub::BLOCK_SCAN_WARP_SCANS, SCAN_ROWS>;
-    __shared__ typename BlockScan::TempStorage temp;
-    __shared__ ScanPair pair_x[SCAN_ROWS][SCAN_CHUNK];       // (a, b) by chunk position, for step 1
-    __shared__ float h_x[SCAN_ROWS][SCAN_CHUNK];             // h_{t-1} by chunk position
-    __shared__ float part_bc[2][SCAN_ROWS][SCAN_CHUNK];      // one state's dB, dC terms of each row
-    __shared__ float carry[SCAN_EG][SCAN_N_MAX];             // reversed-scan carry q per (channel, state)
-    __shared__ float warp_sum[WARPS][SCAN_N_MAX + 2];        // per warp: dA[n], dD, dbias of its row's channel
-    __shared__ float acc[SCAN_EG][SCAN_N_MAX + 2];           // per channel, summed over chunks
-    SIM_DYNAMIC_SMEM(float, bc_acc);                         // [2, CH, N]: dB, dC of the chunk, by position
-    float* dB_acc = bc_acc;
-    float* dC_acc = bc_acc + SCAN_CHUNK * N;
-    const int g = blockIdx.x, s = blockIdx.y, x = threadIdx.x, row = threadIdx.y;
-    const int tid = x + row * SCAN_THREADS, warp = tid / 32, lane = tid % 32;
-    const int e0 = g * SCAN_EG, ecount = min(SCAN_EG, E - e0);
+    constexpr int WARPS = SCAN_THREADS / 32, ROW_STEP = SCAN_THREADS / SCAN_CHANNELS, ROWS = SB_TILE / ROW_STEP;
+    __shared__ float2 s_dd[SB_TILE][SCAN_CHANNELS];  // (delta, delta u)
+    __shared__ float s_dy[SB_TILE][SCAN_CHANNELS];   // dy = dout SiLU(z)
+    __shared__ float s_u[SB_TILE][SCAN_CHANNELS];
+    __shared__ float s_sv[SB_TILE][SCAN_CHANNELS];   // d delta / dv = sigmoid(v) (1 past softplus's threshold)
+    __shared__ float s_kz[SB_TILE][SCAN_CHANNELS];   // dout SiLU'(z), so that dz = y kz
+    __shared__ __align__(16) float s_B[SB_TILE][SCAN_N_MAX];  // B, C per step; 0 past N
+    __shared__ __align__(16) float s_C[SB_TILE][SCAN_N_MAX];
+    __shared__ float s_y[SB_TILE][SCAN_THREADS];     // per thread: sum over its states of C h
+    __shared__ float s_s1[SB_TILE][SCAN_THREADS];    //   sum of dh B
+    __shared__ float s_s2[SB_TILE][SCAN_THREADS];    //   sum of dh a h_{t-1} A log2 e
+    __shared__ float s_red[SB_TILE][WARPS][32];      // per warp: lane (cl, g) holds dB (cl < 4) or dC of state g*4 + cl%4
+    __shared__ float s_acc[2][SCAN_THREADS];         // dD, dbias of each staging thread
+    const int tid = threadIdx.x, c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT;
+    const int warp = tid / 32, lane = tid % 32, cl = lane / SCAN_SPLIT;
+    const int e0 = blockIdx.x * SCAN_CHANNELS, s = blockIdx.y, e = e0 + c;
     const int start = offsets[s], end = offsets[s + 1];
-    const int chunks = (end - start + SCAN_CHUNK - 1) / SCAN_CHUNK;
     const int base = chunk_base(offsets, s);
-    auto warp_total = [](float v) {  // the same sum, in the same order, on every lane
-        for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-        return v;
-    };
-    for (int i = tid; i < SCAN_EG * (SCAN_N_MAX + 2); i += NT) acc[i / (SCAN_N_MAX + 2)][i % (SCAN_N_MAX + 2)] = 0.0f;
-    // (acc is read only after the barriers of the first state's scans.)
-    int pos[SCAN_ITEMS];  // reversed layout: item i of this thread is chunk position pos[i]
-    for (int i = 0; i < SCAN_ITEMS; i++) pos[i] = SCAN_CHUNK - 1 - (x * SCAN_ITEMS + i);
-    for (int k = chunks - 1; k >= 0; k--) {
-        const int c0 = start + k * SCAN_CHUNK;
-        for (int p = tid; p < SCAN_CHUNK; p += NT)  // position p of dB_acc, dC_acc is thread p's alone
-            for (int n = 0; n < N; n++) dB_acc[p * N + n] = 0.0f, dC_acc[p * N + n] = 0.0f;
-        for (int el0 = 0; el0 < ecount; el0 += SCAN_ROWS) {
-            const int el = el0 + row;
-            const bool active = el < ecount;  // rows past the group's last channel scan identities
-            const int e = active ? e0 + el : e0;
-            const float Dv = Dskip[e], bias = dt_bias[e];
-            float uu[SCAN_ITEMS], dl[SCAN_ITEMS], v[SCAN_ITEMS], zz[SCAN_ITEMS], sz[SCAN_ITEMS], gg[SCAN_ITEMS];
-            float dy[SCAN_ITEMS], y[SCAN_ITEMS], dut[SCAN_ITEMS], ddl[SCAN_ITEMS];
-            bool valid[SCAN_ITEMS];
-            for (int i = 0; i < SCAN_ITEMS; i++) {
-                const int t = c0 + pos[i];
-                valid[i] = active && t < end;
-                uu[i] = valid[i] ? to_float(u[(size_t)t * ldu + e]) : 0.0f;
-                v[i] = valid[i] ? to_float(dt[(size_t)t * lddt + e]) + bias : 0.0f;
-                dl[i] = valid[i] ? softplusf_(v[i]) : 0.0f;
-                zz[i] = valid[i] ? to_float(z[(size_t)t * ldz + e]) : 0.0f;
-                gg[i] = valid[i] ? to_float(dout[(size_t)t * lddo + e]) : 0.0f;
-                sz[i] = sigmoidf_(zz[i]);
-                dy[i] = gg[i] * zz[i] * sz[i];
-                y[i] = Dv * uu[i];
-                dut[i] = dy[i] * Dv;
-                ddl[i] = 0.0f;
-            }
-            for (int n = 0; n < N; n++) {
-                const float An = -expf(A_log[e * N + n]);
-                float a[SCAN_ITEMS], bn[SCAN_ITEMS], cn[SCAN_ITEMS];
-                for (int i = 0; i < SCAN_ITEMS; i++) {
-                    const int t = c0 + pos[i];
-                    bn[i] = valid[i] ? to_float(Bm[(size_t)t * ldbc + n]) : 0.0f;
-                    cn[i] = valid[i] ? to_float(Cm[(size_t)t * ldbc + n]) : 0.0f;
-                    a[i] = valid[i] ? __expf(dl[i] * An) : 1.0f;
-                    pair_x[row][pos[i]] = ScanPair{a[i], dl[i] * bn[i] * uu[i]};
-                }
-                __syncthreads();
-                // Step 1: h_{t-1} by the forward exclusive scan, in forward layout. Each row is a segment
-                // of the block's scan: its first pair becomes (0, a h0 + b), which drops whatever the rows
-                // before it carry and starts from h0, the state at the end of the previous chunk.
-                ScanPair fw[SCAN_ITEMS];
-                for (int i = 0; i < SCAN_ITEMS; i++) fw[i] = pair_x[row][x * SCAN_ITEMS + i];
-                const float h0 = active && k > 0 ? ckpt[((size_t)(base + k - 1) * E + e) * N + n] : 0.0f;
-                if (x == 0) fw[0] = ScanPair{0.0f, fw[0].a * h0 + fw[0].b};
-                BlockScan(temp).ExclusiveScan(fw, fw, ScanPair{1.0f, 0.0f}, ScanPairOp{});
-                for (int i = 0; i < SCAN_ITEMS; i++) h_x[row][x * SCAN_ITEMS + i] = x == 0 && i == 0 ? h0 : fw[i].b;
-                __syncthreads();
-                // Step 2: dh_t by the reversed exclusive scan of (a_t, a_t c_t), a segment per row again;
-                // the first reversed pair (the chunk's last step) folds in the carry q from the next chunk.
-                ScanPair rv[SCAN_ITEMS];
-                float hp[SCAN_ITEMS], c[SCAN_ITEMS];
-                for (int i = 0; i < SCAN_ITEMS; i++) {
-                    hp[i] = h_x[row][pos[i]];
-                    const float h = a[i] * hp[i] + dl[i] * bn[i] * uu[i];
-                    y[i] += cn[i] * h;
-                    part_bc[1][row][pos[i]] = dy[i] * h;
-                    c[i] = dy[i] * cn[i];
-                    rv[i] = valid[i] ? ScanPair{a[i], a[i] * c[i]} : ScanPair{1.0f, 0.0f};
-                }
-                const float q_in = x == 0 && active && k < chunks - 1 ? carry[el][n] : 0.0f;
-                if (x == 0) rv[0] = ScanPair{0.0f, valid[0] ? a[0] * (c[0] + q_in) : q_in};
-                const ScanPair last = rv[SCAN_ITEMS - 1];
-                BlockScan(temp).ExclusiveScan(rv, rv, ScanPair{1.0f, 0.0f}, ScanPairOp{});
-                if (x == SCAN_THREADS - 1 && active)  // q at the chunk's first step: the next chunk's carry
-                    carry[el][n] = last.a * rv[SCAN_ITEMS - 1].b + last.b;
-                float dA = 0.0f;
-                for (int i = 0; i < SCAN_ITEMS; i++) {
-                    const float q_next = x == 0 && i == 0 ? q_in : rv[i].b;
-                    const float dh = valid[i] ? c[i] + q_next : 0.0f;
-                    ddl[i] += dh * bn[i] * uu[i] + dh * hp[i] * a[i] * An;
-                    dA += dh * hp[i] * a[i] * dl[i];
-                    dut[i] += dh * dl[i] * bn[i];
-                    part_bc[0][row][pos[i]] = dh * dl[i] * uu[i];
-                }
-                dA = warp_total(dA);
-                if (lane == 0) warp_sum[warp][n] = dA;
-                __syncthreads();  // part_bc complete; temp, pair_x and h_x free for the next state
-                for (int p = tid; p < SCAN_CHUNK; p += NT) {  // the rows' terms, summed in row (channel) order
-                    float sb = 0.0f, sc = 0.0f;
-                    for (int r = 0; r < SCAN_ROWS; r++) sb += part_bc[0][r][p], sc += part_bc[1][r][p];
-                    dB_acc[p * N + n] += sb;
-                    dC_acc[p * N + n] += sc;
-                }
-            }
-            float dD = 0.0f, dbias = 0.0f;
-            for (int i = 0; i < SCAN_ITEMS; i++) {
-                if (!valid[i]) continue;
-                const int t = c0 + pos[i];
-                const float dv = v[i] > 20.0f ? ddl[i] : ddl[i] * sigmoidf_(v[i]);
-                dD += dy[i] * uu[i];
-                dbias += dv;
-                du[(size_t)t * lddu + e] = from_float<T>(dut[i]);
-                ddt[(size_t)t * ldddt + e] = from_float<T>(dv);
-                dz[(size_t)t * lddz + e] = from_float<T>(gg[i] * y[i] * sz[i] * (1.0f + zz[i] * (1.0f - sz[i])));
-            }
-            dD = warp_total(dD);
-            dbias = warp_total(dbias);
-            if (lane == 0) warp_sum[warp][N] = dD, warp_sum[warp][N + 1] = dbias;
-            __syncthreads();
-            for (int j = tid; j < SCAN_ROWS * (N + 2); j += NT) {
-                const int r = j / (N + 2), col = j % (N + 2);
-                if (el0 + r >= ecount) continue;
-                float sum = 0.0f;
-                for (int w = 0; w < ROW_WARPS; w++) sum += warp_sum[r * ROW_WARPS + w][col];
-                acc[el0 + r][col] += sum;
-            }
-            __syncthreads();  // warp_sum is rewritten by the next rows of channels
-        }
-        for (int p = tid; p < SCAN_CHUNK; p += NT) {
-            const int t = c0 + p;
-            if (t >= end) continue;
-            for (int n = 0; n < N; n++) {
-                part_B[((size_t)g * Tn + t) * N + n] = dB_acc[p * N + n];
-                part_C[((size_t)g * Tn + t) * N + n] = dC_acc[p * N + n];
-            }
-        }
+    float A2[SB_NS], q[SB_NS], dA[SB_NS];  // A_n log2 e; the adjoint carry q_t = a_t dh_t; dA_n / A_n
+    for (int j = 0; j < SB_NS; j++) {
+        const int n = g * SB_NS + j;
+        A2[j] = e < E && n < N ? -expf(A_log[e * N + n]) * LOG2E : 0.0f;
+        q[j] = 0.0f, dA[j] = 0.0f;
     }
+    // Staging and the epilogue: this thread's column cc of the block's channels, rows r0 + ROW_STEP k.
+    const int cc = tid % SCAN_CHANNELS, r0 = tid / SCAN_CHANNELS, ec = e0 + cc;
+    const float bias_c = ec < E ? dt_bias[ec] : 0.0f, D_c = ec < E ? Dskip[ec] : 0.0f;
+    float dD = 0.0f, dbias = 0.0f;
+    for (int t0 = start + (end - start - 1) / SB_TILE * SB_TILE; t0 >= start; t0 -= SB_TILE) {
+        const int steps = min(SB_TILE, end - t0);
+        const size_t row0 = (size_t)(t0 + r0);
+        UNROLL(4)
+        for (int k = 0; k < ROWS; k++) {
+            const int tt = r0 + ROW_STEP * k;
+            float dl = 0.0f, uu = 0.0f, dy = 0.0f, sv = 0.0f, kz = 0.0f;
+            if (tt < steps && ec < E) {
+                uu = to_float(u[row0 * ldu + ec + ROW_STEP * k * ldu]);
+                const float v = to_float(dt[row0 * lddt + ec + ROW_STEP * k * lddt]) + bias_c;
+                const float zz = to_float(z[row0 * ldz + ec + ROW_STEP * k * ldz]);
+                const float go = to_float(dout[row0 * lddo + ec + ROW_STEP * k * lddo]);
+                if (v > 20.0f) {
+                    dl = v, sv = 1.0f;
+                } else {
+                    const float x = fast_exp2(v * LOG2E);
+                    dl = log1pf(x), sv = __fdividef(x, 1.0f + x);
+                }
+                const float sz = __fdividef(1.0f, 1.0f + fast_exp2(-zz * LOG2E));  // sigmoid(z)
+                dy = go * zz * sz;
+                kz = go * sz * (1.0f + zz * (1.0f - sz));
+            }
+            s_dd[tt][cc] = make_float2(dl, dl * uu);
+            s_dy[tt][cc] = dy, s_u[tt][cc] = uu, s_sv[tt][cc] = sv, s_kz[tt][cc] = kz;
+        }
+        stage_bc<SB_TILE>(s_B, s_C, Bm, Cm, ldbc, t0, steps, N, tid);
+        __syncthreads();
+        for (int tb = SB_TILE - SCAN_CK; tb >= 0; tb -= SCAN_CK) {
+            if (tb >= steps) continue;  // past the sequence's end (the same for the whole block)
+            const int kc = (t0 - start + tb) / SCAN_CK;  // the sub-tile's checkpoint chunk
+            float h[SB_NS], a[SCAN_CK][SB_NS], hp[SCAN_CK][SB_NS];
+            for (int j = 0; j < SB_NS; j++)
+                h[j] = kc > 0 && e < E && g * SB_NS + j < N ? ckpt[((size_t)(base + kc - 1) * E + e) * N + g * SB_NS + j]
+                                                            : 0.0f;
+            UNROLL(8)
+            for (int i = 0; i < SCAN_CK; i++) {  // the states again, keeping a_t and h_{t-1}
+                const int tt = tb + i;
+                const float2 dd = s_dd[tt][c];
+                float y = 0.0f;
+                UNROLL(4)
+                for (int j = 0; j < SB_NS; j++) {
+                    a[i][j] = fast_exp2(dd.x * A2[j]);
+                    hp[i][j] = h[j];
+                    h[j] = a[i][j] * h[j] + dd.y * s_B[tt][g * SB_NS + j];
+                    y += s_C[tt][g * SB_NS + j] * h[j];
+                }
+                s_y[tt][tid] = y;
+            }
+            UNROLL(8)
+            for (int i = SCAN_CK - 1; i >= 0; i--) {  // the adjoint: dh_t = dy_t C_t + a_{t+1} dh_{t+1}
+                const int tt = tb + i;
+                const float2 dd = s_dd[tt][c];
+                const float dy = s_dy[tt][c];
+                float s1 = 0.0f, s2 = 0.0f, terms[2 * SB_NS];
+                UNROLL(4)
+                for (int j = 0; j < SB_NS; j++) {
+                    const float Bn = s_B[tt][g * SB_NS + j], Cn = s_C[tt][g * SB_NS + j];
+                    const float dh = dy * Cn + q[j];
+                    const float ah = a[i][j] * hp[i][j];  // a_t h_{t-1}
+                    const float w = dh * ah;
+                    s2 += w * A2[j];
+                    dA[j] += w * dd.x;
+                    s1 += dh * Bn;
+                    terms[j] = dh * dd.y;                    // dB[t, n] term: dh delta u
+                    terms[SB_NS + j] = dy * (ah + dd.y * Bn);  // dC[t, n] term: dy h_t
+                    q[j] = a[i][j] * dh;
+                }
+                s_s1[tt][tid] = s1, s_s2[tt][tid] = s2;
+                s_red[tt][warp][lane] = reduce_scatter8(terms, cl);
+            }
+        }
+        __syncthreads();
+        UNROLL(4)
+        for (int k = 0; k < ROWS; k++) {
+            const int tt = r0 + ROW_STEP * k;
+            if (tt >= steps || ec >= E) continue;
+            const float uu = s_u[tt][cc], dy = s_dy[tt][cc], dl = s_dd[tt][cc].x;
+            float y = D_c * uu, s1 = 0.0f, s2 = 0.0f;
+            for (int q4 = 0; q4 < SCAN_SPLIT; q4++) {
+                y += s_y[tt][cc * SCAN_SPLIT + q4];
+                s1 += s_s1[tt][cc * SCAN_SPLIT + q4];
+                s2 += s_s2[tt][cc * SCAN_SPLIT + q4];
+            }
+            // ddelta = sum_n dh (B u + a h_{t-1} A); dv = ddelta d delta / dv
+            const float dv = (uu * s1 + LN2 * s2) * s_sv[tt][cc];
+            du[row0 * lddu + ec + ROW_STEP * k * lddu] = from_float<T>(dl * s1 + dy * D_c);
+            ddt[row0 * ldddt + ec + ROW_STEP * k * ldddt] = from_float<T>(dv);
+            dz[row0 * lddz + ec + ROW_STEP * k * lddz] = from_float<T>(y * s_kz[tt][cc]);
+            dD += dy * uu;
+            dbias += dv;
+        }
+        {  // this block's dB, dC: warp r0 sums lane `lane` of every warp's s_red rows r0 + ROW_STEP k, in order
+            const int n = g * SB_NS + cl % SB_NS;
+            float* dst = (cl < SB_NS ? part_B : part_C) + ((size_t)blockIdx.x * Tn + t0 + r0) * N + n;
+            UNROLL(4)
+            for (int k = 0; k < ROWS; k++) {
+                const int tt = r0 + ROW_STEP * k;
+                if (tt >= steps || n >= N) continue;
+                float sum = 0.0f;
+                for (int w = 0; w < WARPS; w++) sum += s_red[tt][w][lane];
+                dst[ROW_STEP * k * N] = sum;
+            }
+        }
+        __syncthreads();  // the next tile's staging overwrites what this epilogue reads
+    }
+    for (int j = 0; j < SB_NS; j++)
+        if (e < E && g * SB_NS + j < N) part_p[((size_t)s * E + e) * (N + 2) + g * SB_NS + j] = dA[j];
+    s_acc[0][tid] = dD, s_acc[1][tid] = dbias;
     __syncthreads();
-    for (int i = tid; i < ecount * (N + 2); i += NT)
-        part_p[((size_t)s * E + e0 + i / (N + 2)) * (N + 2) + i % (N + 2)] = acc[i / (N + 2)][i % (N + 2)];
+    if (tid < SCAN_CHANNELS && e0 + tid < E) {
+        float sD = 0.0f, sb = 0.0f;
+        for (int r = 0; r < ROW_STEP; r++) sD += s_acc[0][tid + r * SCAN_CHANNELS], sb += s_acc[1][tid + r * SCAN_CHANNELS];
+        part_p[((size_t)s * E + e0 + tid) * (N + 2) + N] = sD;
+        part_p[((size_t)s * E + e0 + tid) * (N + 2) + N + 1] = sb;
+    }
 }
 
 // dB, dC [T, N] (ld lddbc) = sum over groups of part_B, part_C [groups, T, N], in group order.
@@ -397,10 +414,10 @@ __global__ void scan_sum_params_kernel(float* dA_log, float* dDskip, float* ddt_
 }  // namespace
 
 size_t scan_checkpoint_size(int B, int Tn, int E, int N) {
-    return ((size_t)Tn / SCAN_CHUNK + B) * E * N;  // chunks <= sum_s (len_s / CH + 1)
+    return ((size_t)Tn / SCAN_CK + B) * E * N;  // chunks <= sum_s (len_s / SCAN_CK + 1)
 }
 size_t scan_backward_scratch(int B, int Tn, int E, int N) {
-    return 2 * (size_t)ceil_div(E, SCAN_EG) * Tn * N + (size_t)B * E * (N + 2);
+    return 2 * (size_t)ceil_div(E, SCAN_CHANNELS) * Tn * N + (size_t)B * E * (N + 2);
 }
 
 static void check_scan_n(int N) {
@@ -416,12 +433,12 @@ void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt
                   const int32_t* offsets, int B, int Tn, int E, int N, cudaStream_t stream) {
     check_scan_n(N);
     if (Tn == 0) return;
-    const dim3 grid(ceil_div(E, SF_CHANNELS), B);
+    const dim3 grid(ceil_div(E, SCAN_CHANNELS), B);
     auto go = [&](auto kernel) {
-        launch(kernel, grid, dim3(SF_THREADS), 0, stream, out, ldo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log,
+        launch(kernel, grid, dim3(SCAN_THREADS), 0, stream, out, ldo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log,
                Dskip, dt_bias, offsets, E, N);
     };
-    switch ((N + SF_SPLIT - 1) / SF_SPLIT) {  // states per thread
+    switch ((N + SCAN_SPLIT - 1) / SCAN_SPLIT) {  // states per thread
         case 1: go(scan_forward_kernel<T, 1>); break;
         case 2: go(scan_forward_kernel<T, 2>); break;
         case 3: go(scan_forward_kernel<T, 3>); break;
@@ -438,15 +455,13 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                    int B, int Tn, int E, int N, cudaStream_t stream) {
     check_scan_n(N);
     if (Tn == 0) return;
-    const int groups = (int)ceil_div(E, SCAN_EG);
+    const int groups = (int)ceil_div(E, SCAN_CHANNELS);
     float* part_B = scratch;                               // [groups, T, N]
     float* part_C = part_B + (size_t)groups * Tn * N;      // [groups, T, N]
     float* part_p = part_C + (size_t)groups * Tn * N;      // [B, E, N+2]
-    const size_t smem = 2 * (size_t)SCAN_CHUNK * N * sizeof(float);  // + ~23 KB static: above 48 KB at N 16
-    CUDA_CHECK(cudaFuncSetAttribute(scan_backward_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    launch(scan_backward_kernel<T>, dim3(groups, B), dim3(SCAN_THREADS, SCAN_ROWS), smem, stream, du, lddu, ddt, ldddt, dz,
-           lddz, part_B, part_C, part_p, dout, lddo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip,
-           dt_bias, offsets, Tn, E, N);
+    launch(scan_backward_kernel<T>, dim3(groups, B), dim3(SCAN_THREADS), 0, stream, du, lddu, ddt, ldddt, dz, lddz,
+           part_B, part_C, part_p, dout, lddo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias,
+           offsets, Tn, E, N);
     CUDA_CHECK_LAUNCH();
     launch(scan_sum_bc_kernel<T>, dim3(ceil_div((long)Tn * N, 256)), dim3(256), 0, stream, dBm, dCm, lddbc, part_B,
            part_C, groups, Tn, N);

@@ -54,14 +54,17 @@ T* device(size_t n) {
 
 double copy_bw, gemm_rate, mufu_rate;  // bytes/s, FLOP/s, exponentials/s
 
-void row(const char* name, double ms, double bytes, double flops = 0, double exps = 0) {
+// bytes: what the kernel moves (for GB/s); floor_bytes: what any implementation must move (the floor's
+// bytes; the kernel's own when < 0).
+void row(const char* name, double ms, double bytes, double flops = 0, double exps = 0, double floor_bytes = -1) {
     const double s = ms * 1e-3;
+    if (floor_bytes < 0) floor_bytes = bytes;
     std::printf("| %-28s | %9.1f us | %7.0f GB/s | %5.1f%% of copy |", name, ms * 1e3, bytes / s * 1e-9,
                 100 * bytes / s / copy_bw);
     if (flops > 0) std::printf(" %6.1f TFLOP/s | %5.1f%% of GEMM |", flops / s * 1e-12, 100 * flops / s / gemm_rate);
     if (exps > 0) {
-        const double floor_s = std::max(bytes / copy_bw, exps / mufu_rate);
-        std::printf(" floor %.1f us (%s) | %.2fx floor |", floor_s * 1e6, bytes / copy_bw > exps / mufu_rate ? "bytes" : "MUFU",
+        const double floor_s = std::max(floor_bytes / copy_bw, exps / mufu_rate);
+        std::printf(" floor %.1f us (%s) | %.2fx floor |", floor_s * 1e6, floor_bytes / copy_bw > exps / mufu_rate ? "bytes" : "MUFU",
                     s / floor_s);
     }
     std::printf("\n");
@@ -168,19 +171,23 @@ int main() {
         float *dA = device<float>((size_t)E * N), *dD = device<float>(E), *dbias = device<float>(E);
         float* ckpt = device<float>(gpu::scan_checkpoint_size(B, Tn, E, N));
         float* scratch = device<float>(gpu::scan_backward_scratch(B, Tn, E, N));
-        const double ckpt_bytes = (double)B * ((L + 255) / 256) * E * N * 4;
+        // The floor's bytes: activations in and out (scan.cu's header); the kernels also move the state
+        // checkpoints (every 8 steps, fp32) and the backward's dB/dC partials (per 32-channel group,
+        // written and read again).
+        const double ckpt_bytes = TE / 8 * N * 4, partial_bytes = 2.0 * ((E + 31) / 32) * Tn * N * 4 * 2;
+        const double fwd_bytes = TE * 8 + 2.0 * Tn * N * 2, bwd_bytes = TE * 14 + 4.0 * Tn * N * 2;
         const double exps = TE * (N + 3);
         row("selective scan fwd", time_ms([&] {
                 gpu::scan_forward<bf16>(y, E, ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off,
                                         B, Tn, E, N, nullptr);
             }),
-            TE * 8 + 2.0 * Tn * N * 2 + ckpt_bytes, 0, exps);
+            fwd_bytes + ckpt_bytes, 0, exps, fwd_bytes);
         row("selective scan bwd", time_ms([&] {
                 gpu::scan_backward<bf16>(du, E, ddt, E, ddbc + R, ddbc + R + N, P, dxz + E, 2 * E, dA, dD, dbias, scratch, y, E,
                                          ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off, B,
                                          Tn, E, N, nullptr);
             }),
-            TE * 14 + 4.0 * Tn * N * 2 + ckpt_bytes, 0, exps);
+            bwd_bytes + ckpt_bytes + partial_bytes, 0, exps, bwd_bytes);
         for (void* p : {(void*)u, (void*)dt, (void*)dbc, (void*)xz, (void*)y, (void*)du, (void*)ddt, (void*)ddbc, (void*)dxz,
                         (void*)A_log, (void*)Dv, (void*)bias, (void*)dA, (void*)dD, (void*)dbias, (void*)ckpt, (void*)scratch})
             cudaFree(p);

@@ -1,8 +1,9 @@
 // The selective scan forward/backward (cuda/scan.cu) against cpu::scan_* (src/cpu/scan.cpp): a packed
-// batch of sequences of lengths 1, 37 and 300 (37 and 300 cross the forward's 32-step tiles, 300 also a
-// 256-step chunk, so the backward starts a chunk from the forward's checkpoint), a batch of
-// lengths 256, 5, 513 and 512 (exactly one chunk, three chunks, exactly two), N 16 and 8, E 37 (not a multiple of the 16-channel backward
-// group), B and C as slices of x_proj's output [T, R+2N], z as the gate half of xz [T, 2E], and a few
+// batch of sequences of lengths 1, 37 and 300 (crossing the forward's 32-step and the backward's 16-step
+// tiles and 8-step checkpoints; 37 ends 5 steps into a tile, so the backward skips an empty sub-tile),
+// a batch of lengths 256, 5, 513 and 512 (whole tiles and one step past), N 16, 8, 5 and 12 (states
+// past N inside a thread's group of 4), E 37, 21, 40 and 33 (not multiples of the 32-channel block),
+// B and C as slices of x_proj's output [T, R+2N], z as the gate half of xz [T, 2E], and a few
 // channels with dt + dt_bias past softplus's threshold of 20.
 #include <omp.h>
 
