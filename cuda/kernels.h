@@ -81,7 +81,7 @@ void conv1d_backward(T* dx, int lddx, float* dw, float* db, float* scratch, cons
 // ---- scan.cu -----------------------------------------------------------------------------------------
 // out, u, dt, z [T, E] (row strides ldo, ldu, lddt, ldz), Bm, Cm [T, N] (row stride ldbc), all T;
 // A_log [E, N], Dskip [E], dt_bias [E] fp32; ckpt: the per-chunk states forward caches for backward,
-// scan_checkpoint_size floats. Backward: du, ddt, dz [T, E] and dBm, dCm [T, N] (ld lddbc) written,
+// scan_checkpoint_size floats (nullptr when no backward follows: scoring). Backward: du, ddt, dz [T, E] and dBm, dCm [T, N] (ld lddbc) written,
 // T; dA_log [E, N], dDskip [E], ddt_bias [E] fp32 +=; dout [T, E] T. N <= 16.
 size_t scan_checkpoint_size(int B, int Tn, int E, int N);
 size_t scan_backward_scratch(int B, int Tn, int E, int N);

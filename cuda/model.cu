@@ -7,9 +7,9 @@
 // carved from a {name, shape} table:
 //   params, grads, opt_m, opt_v  fp32, laid out by the parameter table (mamba_param_table), as on the host
 //   params_act                   bf16 copy of params, same layout, refreshed by every AdamW step (bf16 only)
-//   res                          fp32 activations: per layer x [T, D], rstd [T], ckpt (the scan's per-chunk
-//                                states); pooled, h [B, D], rstd_f, scores [B], loss [1]; when training,
-//                                dx [T, D], dpooled, dh [B, D], dscores [B], and the layers' backward scratch
+//   res                          fp32 activations: per layer x [T, D], rstd [T]; pooled, h [B, D], rstd_f,
+//                                scores [B], loss [1]; when training, per layer ckpt (the scan's state every
+//                                8 steps), dx [T, D], dpooled, dh [B, D], dscores [B], the backward scratch
 //   act                          activations of type T: per layer hn [T, D], xz [T, 2E], u [T, E],
 //                                dbc [T, R+2N], dt, y [T, E]; delta [T, D]; when training, dx_act,
 //                                dhn [T, D], dxz, du, ddbc, ddt, dy
@@ -121,7 +121,7 @@ TensorTable res_table(const MambaConfig& c, int64_t Tn, int64_t Bn, bool trainin
         const std::string p = "layers." + std::to_string(l) + ".";
         t.add(p + "x", {Tn, D});
         t.add(p + "rstd", {Tn});
-        t.add(p + "ckpt", {(int64_t)gpu::scan_checkpoint_size((int)Bn, (int)Tn, c.E, c.N)});
+        if (training) t.add(p + "ckpt", {(int64_t)gpu::scan_checkpoint_size((int)Bn, (int)Tn, c.E, c.N)});
     }
     t.add("pooled", {Bn, D});
     t.add("rstd_f", {Bn});

@@ -182,7 +182,7 @@ scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* 
                 y += s_C[tt][g * NS + j] * h[j];
             }
             s_y[tt][tid] = y;
-            if ((tt + 1) % SCAN_CK == 0 && tt < steps && e < E) {  // the end of checkpoint chunk k
+            if (ckpt != nullptr && (tt + 1) % SCAN_CK == 0 && tt < steps && e < E) {  // the end of chunk k
                 const size_t k = base + (t0 - start + tt) / SCAN_CK;
                 for (int j = 0; j < NS; j++)
                     if (g * NS + j < N) ckpt[(k * E + e) * N + g * NS + j] = h[j];

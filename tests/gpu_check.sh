@@ -12,7 +12,9 @@
 #   4. trains a small reranker with ./train --device cuda (bf16, then fp32) and --device cpu on the
 #      MS MARCO-layout fixtures (the same seed and batches: fp32 must follow the CPU's losses closely,
 #      bf16 loosely), and reranks with ./rerank --device cuda and cpu;
-#   5. prints one table of results and timings; the logs stay in build/gpu-check/.
+#   5. prints one table of results and timings; the logs stay in build/gpu-check/;
+#   6. if .peer/mamba_ssm is there (tools/fetch_mamba_ssm.sh, run beforehand where there is network, and
+#      carried), builds mamba_ssm's selective scan and times it beside the engine's (tools/bench_mamba_ssm.py).
 # If the build fails (a machine without the Debian packages the Makefile checks for), binaries already
 # in build/gpu (carried from a machine that built them) are used, and the failure is reported.
 # Exit status: non-zero if a stage failed or a test failed.
@@ -87,6 +89,18 @@ done
 echo "./rerank --device cuda vs cpu, same weights: $(paste -d' ' <(cut -d' ' -f1,3,4 "$t/cuda.trec") <(cut -d' ' -f1,3,4 "$t/cpu.trec") | awk '$2 == $5 && $3 == $6 { same++ } END { printf "%d of %d ranks equal", same, NR }')"
 grep -h 'pairs/s' "$out/rerank-cuda.log" "$out/rerank-cpu.log"
 rm -rf "$t"
+
+# The peer, when its sources were fetched beforehand (tools/fetch_mamba_ssm.sh, .peer carried): mamba_ssm's
+# selective_scan_fn kernels built and timed beside the engine's scan rows of the benchmark above.
+if [ -d .peer/mamba_ssm ]; then
+  echo
+  echo "== the selective scan beside mamba_ssm (tools/bench_mamba_ssm.py)"
+  if ! timeout 200 python3 tools/bench_mamba_ssm.py --engine-log "$out/bench.log" >"$out/peer.log" 2>&1; then
+    echo "peer benchmark FAILED (last lines of $out/peer.log):"
+    status=1
+  fi
+  sed -n '/^selective scan, engine vs mamba_ssm/,$p' "$out/peer.log" | grep . || tail -n 15 "$out/peer.log"
+fi
 echo
 echo "gpu check: $([ $status -eq 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - start )) s"
 exit $status
