@@ -37,6 +37,11 @@ $(BUILD)/.deps:
 	fi
 	@touch $@
 
+# The Debian packages that are missing here (empty when none): tests/gpu_check.sh asks before building.
+deps-missing:
+	@echo $(MISSING)
+.PHONY: deps-missing
+
 # ---- Library, programs, tests -----------------------------------------------------------------------
 # Every src/**/*.cpp is part of the engine library except the programs (src/*_main.cpp), which become
 # build/bin/<name>; the two user-facing ones, rerank and train, are also linked at the top (./rerank,

@@ -15,8 +15,11 @@
 #   5. prints one table of results and timings; the logs stay in build/gpu-check/;
 #   6. if .peer/mamba_ssm is there (tools/fetch_mamba_ssm.sh, run beforehand where there is network, and
 #      carried), builds mamba_ssm's selective scan and times it beside the engine's (tools/bench_mamba_ssm.py).
-# If the build fails (a machine without the Debian packages the Makefile checks for), binaries already
-# in build/gpu (carried from a machine that built them) are used, and the failure is reported.
+# The GPU machine may have no network, so it may lack the Debian packages the Makefile would install
+# (and cannot install them): then, or when the build fails, the programs of build/gpu-bundle.tar.xz
+# (tools/gpu_bundle.sh, run beforehand on a machine that builds, and carried) are used, with its
+# libraries and this machine's CUDA libraries on LD_LIBRARY_PATH; without a bundle, binaries already in
+# build/gpu are. A failed build is reported.
 # Exit status: non-zero if a stage failed or a test failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,25 +28,60 @@ mkdir -p "$out"
 export PATH="$PATH:/usr/local/cuda/bin"
 start=$(date +%s)
 status=0
+bin=build/gpu train=./train rerank=./rerank
+orig_ld_path=${LD_LIBRARY_PATH:-}  # for python3 (the peer): the bundle's libraries are for our programs only
+
+# The folders holding this machine's libcudart.so.13 and libcublas(Lt).so.13: the toolkit's (next to nvcc,
+# /usr/local/cuda*) and the ones pip's nvidia-* packages install beside PyTorch.
+cuda_libdirs() {
+  local dirs=() d
+  if command -v nvcc >/dev/null; then dirs+=("$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/lib64"); fi
+  dirs+=(/usr/local/cuda/lib64 /usr/local/cuda-13*/lib64)
+  for d in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+    dirs+=($(find "$d/nvidia" -maxdepth 3 -name 'libcu*.so.13' -printf '%h\n' 2>/dev/null | sort -u))
+  done
+  local found=""
+  for d in "${dirs[@]}"; do
+    [ -d "$d" ] || continue
+    compgen -G "$d/libcudart.so.13*" >/dev/null || compgen -G "$d/libcublas*.so.13*" >/dev/null || continue
+    case ":$found:" in *":$d:"*) ;; *) found="${found:+$found:}$d" ;; esac
+  done
+  echo "$found"
+}
+use_bundle() {
+  rm -rf build/gpu-bundle && mkdir -p build/gpu-bundle && tar -xJf build/gpu-bundle.tar.xz -C build/gpu-bundle || return 1
+  bin=build/gpu-bundle/bin train=build/gpu-bundle/bin/train rerank=build/gpu-bundle/bin/rerank
+  export LD_LIBRARY_PATH="$PWD/build/gpu-bundle/lib:$(cuda_libdirs)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "   using build/gpu-bundle.tar.xz (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
+}
 
 echo "== device"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | head -4
 echo "== build: $(command -v nvcc >/dev/null && nvcc --version | tail -1 || echo 'no nvcc')"
-if ! timeout 170 make -j"$(nproc)" build/gpu/test_cuda_gpu build/gpu/bench_cuda all >"$out/build.log" 2>&1; then
+missing=$(make --no-print-directory -s deps-missing 2>/dev/null)
+if [ -n "$missing" ] && [ -f build/gpu-bundle.tar.xz ]; then
+  echo "   not built here: missing Debian packages ($missing)"
+  use_bundle || { echo "bundle FAILED to unpack"; exit 1; }
+elif ! timeout 170 make -j"$(nproc)" build/gpu/test_cuda_gpu build/gpu/bench_cuda all >"$out/build.log" 2>&1; then
   echo "build FAILED (last lines of $out/build.log):"
   tail -n 15 "$out/build.log"
   status=1
-  if [ ! -x build/gpu/test_cuda_gpu ]; then exit 1; fi
-  echo "using the binaries already in build/gpu"
+  if [ -f build/gpu-bundle.tar.xz ]; then
+    use_bundle || exit 1
+  elif [ -x build/gpu/test_cuda_gpu ]; then
+    echo "using the binaries already in build/gpu"
+  else
+    exit 1
+  fi
 fi
-echo "   built in $(( $(date +%s) - start )) s"
+echo "   ready in $(( $(date +%s) - start )) s"
 
 echo "== tests on the GPU"
-timeout 60 build/gpu/test_cuda_gpu >"$out/tests.log" 2>&1
+timeout 60 $bin/test_cuda_gpu >"$out/tests.log" 2>&1
 trc=$?
 [ "$trc" -eq 0 ] || status=1
 echo "== benchmarks"
-timeout 60 build/gpu/bench_cuda >"$out/bench.log" 2>&1
+timeout 60 $bin/bench_cuda >"$out/bench.log" 2>&1
 brc=$?
 [ "$brc" -eq 0 ] || status=1
 
@@ -60,10 +98,10 @@ small="--d-model 128 --layers 3 --max-len 64 --group 2 --batch 4 --steps 40 --ev
 trc2=0
 for run in "cuda bf16" "cuda fp32" "cpu fp32"; do
   set -- $run
-  timeout 60 ./train $small --device "$1" --precision "$2" --out "$t/$1-$2.bin" >"$out/train-$1-$2.log" 2>&1 || trc2=1
+  timeout 60 $train $small --device "$1" --precision "$2" --out "$t/$1-$2.bin" >"$out/train-$1-$2.log" 2>&1 || trc2=1
 done
-timeout 60 ./rerank "$t/cuda-bf16.bin" $f/top1000.dev.tsv "$t/cuda.trec" --device cuda >"$out/rerank-cuda.log" 2>&1 || trc2=1
-timeout 60 ./rerank "$t/cuda-bf16.bin" $f/top1000.dev.tsv "$t/cpu.trec" --device cpu >"$out/rerank-cpu.log" 2>&1 || trc2=1
+timeout 60 $rerank "$t/cuda-bf16.bin" $f/top1000.dev.tsv "$t/cuda.trec" --device cuda >"$out/rerank-cuda.log" 2>&1 || trc2=1
+timeout 60 $rerank "$t/cuda-bf16.bin" $f/top1000.dev.tsv "$t/cpu.trec" --device cpu >"$out/rerank-cpu.log" 2>&1 || trc2=1
 [ "$trc2" -eq 0 ] || status=1
 
 echo
@@ -95,7 +133,7 @@ rm -rf "$t"
 if [ -d .peer/mamba_ssm ]; then
   echo
   echo "== the selective scan beside mamba_ssm (tools/bench_mamba_ssm.py)"
-  if ! timeout 200 python3 tools/bench_mamba_ssm.py --engine-log "$out/bench.log" >"$out/peer.log" 2>&1; then
+  if ! LD_LIBRARY_PATH=$orig_ld_path timeout 200 python3 tools/bench_mamba_ssm.py --engine-log "$out/bench.log" >"$out/peer.log" 2>&1; then
     echo "peer benchmark FAILED (last lines of $out/peer.log):"
     status=1
   fi
