@@ -12,7 +12,7 @@
 template <class T>
 static void check_scan(const std::vector<int>& lens, int E, int N) {
     std::string tag = std::string(type_name<T>()) + " E" + std::to_string(E) + " N" + std::to_string(N) + " lens";
-    for (int l : lens) tag += " " + std::to_string(l);
+    for (int l : lens) tag += ' ' + std::to_string(l);  // (char + string: g++ 12 -O3 warns on " " + string&&)
     const std::vector<int32_t> off = offsets_of(lens);
     const int B = (int)lens.size(), Tn = off.back(), R = 5, P = R + 2 * N, ldz = 2 * E;
     int max_len = 0;
