@@ -198,8 +198,9 @@ scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* 
             const float zz = to_float(z[row0 * ldz + ec + ROW_STEP * k * ldz]);
             out[row0 * ldo + ec + ROW_STEP * k * ldo] = from_float<T>(y * silu_fast(zz));
         }
-        // (The next tile's staging writes s_dd, s_u, s_B, s_C, which this loop does not read, and s_y is
-        // written only after the next barrier.)
+        // No barrier here: of what the next tile's staging writes, this loop reads only s_u, and only the
+        // entries this same thread wrote (staging and epilogue share the thread's column and rows); s_y
+        // is written again only after the next barrier.
     }
 }
 
