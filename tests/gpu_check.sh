@@ -16,7 +16,7 @@
 #   6. if .peer/mamba_ssm is there (tools/fetch_mamba_ssm.sh, run beforehand where there is network, and
 #      carried), builds mamba_ssm's selective scan and times it beside the engine's (tools/bench_mamba_ssm.py).
 # The GPU machine may have no network, so it may lack the Debian packages the Makefile would install
-# (and cannot install them): then, or when the build fails, the programs of build/gpu-bundle.tar.xz
+# (and cannot install them): then, or when the build fails, the programs of build/gpu-bundle.tar.gz
 # (tools/gpu_bundle.sh, run beforehand on a machine that builds, and carried) are used, with its
 # libraries and this machine's CUDA libraries on LD_LIBRARY_PATH; without a bundle, binaries already in
 # build/gpu are. A failed build is reported.
@@ -49,24 +49,24 @@ cuda_libdirs() {
   echo "$found"
 }
 use_bundle() {
-  rm -rf build/gpu-bundle && mkdir -p build/gpu-bundle && tar -xJf build/gpu-bundle.tar.xz -C build/gpu-bundle || return 1
+  rm -rf build/gpu-bundle && mkdir -p build/gpu-bundle && tar -xzf build/gpu-bundle.tar.gz -C build/gpu-bundle || return 1
   bin=build/gpu-bundle/bin train=build/gpu-bundle/bin/train rerank=build/gpu-bundle/bin/rerank
   export LD_LIBRARY_PATH="$PWD/build/gpu-bundle/lib:$(cuda_libdirs)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  echo "   using build/gpu-bundle.tar.xz (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
+  echo "   using build/gpu-bundle.tar.gz (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
 }
 
 echo "== device"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | head -4
 echo "== build: $(command -v nvcc >/dev/null && nvcc --version | tail -1 || echo 'no nvcc')"
 missing=$(make --no-print-directory -s deps-missing 2>/dev/null)
-if [ -n "$missing" ] && [ -f build/gpu-bundle.tar.xz ]; then
+if [ -n "$missing" ] && [ -f build/gpu-bundle.tar.gz ]; then
   echo "   not built here: missing Debian packages ($missing)"
   use_bundle || { echo "bundle FAILED to unpack"; exit 1; }
 elif ! timeout 170 make -j"$(nproc)" build/gpu/test_cuda_gpu build/gpu/bench_cuda all >"$out/build.log" 2>&1; then
   echo "build FAILED (last lines of $out/build.log):"
   tail -n 15 "$out/build.log"
   status=1
-  if [ -f build/gpu-bundle.tar.xz ]; then
+  if [ -f build/gpu-bundle.tar.gz ]; then
     use_bundle || exit 1
   elif [ -x build/gpu/test_cuda_gpu ]; then
     echo "using the binaries already in build/gpu"

@@ -4,8 +4,8 @@
 # (OpenBLAS, doctest, nlohmann-json, utf8proc, zlib) may be missing there, and its CPU may lack this
 # one's instruction set extensions (-march=native here).
 #
-# Output: build/gpu-bundle.tar.xz (~15 MB; the 64 MiB a device call carries fits it beside the tree),
-# holding
+# Output: build/gpu-bundle.tar.gz (gzip, which every Linux image has; ~15 MB: the 64 MiB a device call
+# carries fits it beside the tree), holding
 #   bin/test_cuda_gpu bin/bench_cuda bin/train bin/rerank   compiled with -march=x86-64-v3 (AVX2, FMA:
 #                                                           every H100/H200 host has them; the AMX GEMM
 #                                                           keeps its own target pragma and runtime check)
@@ -14,7 +14,7 @@
 #                                                           libstdc++ and CUDA's (OpenBLAS and its Fortran
 #                                                           runtime, utf8proc, zlib, libgomp)
 # tests/gpu_check.sh unpacks it when its own build fails and runs these with lib/ and the machine's CUDA
-# libraries on LD_LIBRARY_PATH. Carry it with run(carry=["build/gpu-bundle.tar.xz", ...]).
+# libraries on LD_LIBRARY_PATH. Carry it with run(carry=["build/gpu-bundle.tar.gz", ...]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nvcc >/dev/null || { echo "error: gpu_bundle: nvcc is not on the PATH" >&2; exit 1; }
@@ -38,5 +38,5 @@ for b in "$stage"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// { print $1, $3 }' |
       *) cp -L "$path" "$stage/lib/$name" ;;
     esac
   done
-tar -cJf build/gpu-bundle.tar.xz -C "$stage" bin lib
-echo "gpu_bundle: build/gpu-bundle.tar.xz ($(du -h build/gpu-bundle.tar.xz | cut -f1)): $(ls "$stage/bin" | tr '\n' ' ')+ lib/ $(ls "$stage/lib" | tr '\n' ' ')"
+tar -czf build/gpu-bundle.tar.gz -C "$stage" bin lib
+echo "gpu_bundle: build/gpu-bundle.tar.gz ($(du -h build/gpu-bundle.tar.gz | cut -f1)): $(ls "$stage/bin" | tr '\n' ' ')+ lib/ $(ls "$stage/lib" | tr '\n' ' ')"
