@@ -77,3 +77,8 @@ TEST_CASE("cuda selective scan forward/backward vs CPU, N 5 and 12 (states past 
     check_scan<float>({37, 1, 64}, 40, 5);
     check_scan<float>({70}, 33, 12);
 }
+TEST_CASE("cuda selective scan forward/backward vs CPU, edge shapes: lengths at tile and checkpoint edges, E 1, N 1") {
+    check_scan<float>({8, 16, 32, 7, 9, 15, 17, 31, 33}, 3, 16);  // sequences ending on and around 8/16/32-step edges
+    check_scan<float>({40, 2}, 1, 1);                              // one channel, one state (1 state per thread)
+    check_scan<float>({24}, 64, 4);                                // two whole 32-channel blocks, N 4
+}
