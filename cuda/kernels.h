@@ -83,12 +83,16 @@ void conv1d_backward(T* dx, int lddx, float* dw, float* db, float* scratch, cons
 // A_log [E, N], Dskip [E], dt_bias [E] fp32; ckpt: the per-chunk states forward caches for backward,
 // scan_checkpoint_size floats (nullptr when no backward follows: scoring). Backward: du, ddt, dz [T, E] and dBm, dCm [T, N] (ld lddbc) written,
 // T; dA_log [E, N], dDskip [E], ddt_bias [E] fp32 +=; dout [T, E] T. N <= 16.
+// Forward scratch (scan_forward_scratch floats): the segment summaries when long sequences in a small
+// batch are cut over time (seg_len: 0 = chosen from the GPU's size; a multiple of 32, >= 64; >= Tn: no cut).
 size_t scan_checkpoint_size(int B, int Tn, int E, int N);
+size_t scan_forward_scratch(int B, int Tn, int E, int N);
 size_t scan_backward_scratch(int B, int Tn, int E, int N);
 template <class T>
 void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
                   int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip, const float* dt_bias,
-                  const int32_t* offsets, int B, int Tn, int E, int N, cudaStream_t stream);
+                  const int32_t* offsets, int B, int Tn, int E, int N, float* scratch, cudaStream_t stream,
+                  int seg_len = 0);
 template <class T>
 void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz, float* dA_log,
                    float* dDskip, float* ddt_bias, float* scratch, const T* dout, int lddo, const float* ckpt,

@@ -7,9 +7,10 @@
 // carved from a {name, shape} table:
 //   params, grads, opt_m, opt_v  fp32, laid out by the parameter table (mamba_param_table), as on the host
 //   params_act                   bf16 copy of params, same layout, refreshed by every AdamW step (bf16 only)
-//   res                          fp32 activations: per layer x [T, D], rstd [T]; pooled, h [B, D], rstd_f,
-//                                scores [B], loss [1]; when training, per layer ckpt (the scan's state every
-//                                8 steps), dx [T, D], dpooled, dh [B, D], dscores [B], the backward scratch
+//   res                          fp32 activations: per layer x [T, D], rstd [T]; the scan forward's scratch;
+//                                pooled, h [B, D], rstd_f, scores [B], loss [1]; when training, per layer
+//                                ckpt (the scan's state every 8 steps), dx [T, D], dpooled, dh [B, D],
+//                                dscores [B], the backward scratch
 //   act                          activations of type T: per layer hn [T, D], xz [T, 2E], u [T, E],
 //                                dbc [T, R+2N], dt, y [T, E]; delta [T, D]; when training, dx_act,
 //                                dhn [T, D], dxz, du, ddbc, ddt, dy
@@ -49,6 +50,7 @@ struct GpuOps {
     const uint8_t* match_host;     // [T] or nullptr
     float* scratch;                // the largest backward scratch of any layer
     int32_t* emb_scratch;          // the embedding backward's buckets
+    float* scan_scratch;           // the scan forward's segment summaries (long sequences, small batches)
 
     void embedding_forward(float* x, const T* wte, const T* wme, int Tn, int D) {
         gpu::embedding_forward<T>(x, tokens, match, wte, wme, Tn, D, stream);
@@ -69,7 +71,7 @@ struct GpuOps {
                       const T* Cm, int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip,
                       const float* dt_bias, int B, int Tn, int E, int N) {
         gpu::scan_forward<T>(out, ldo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, B,
-                             Tn, E, N, stream);
+                             Tn, E, N, scan_scratch, stream);
     }
     void pool_last(float* pooled, const float* x, const T* delta, int B, int D) {
         gpu::pool_last_forward<T>(pooled, x, delta, offsets, B, D, stream);
@@ -123,6 +125,7 @@ TensorTable res_table(const MambaConfig& c, int64_t Tn, int64_t Bn, bool trainin
         t.add(p + "rstd", {Tn});
         if (training) t.add(p + "ckpt", {(int64_t)gpu::scan_checkpoint_size((int)Bn, (int)Tn, c.E, c.N)});
     }
+    t.add("scan_scratch", {(int64_t)gpu::scan_forward_scratch((int)Bn, (int)Tn, c.E, c.N)});
     t.add("pooled", {Bn, D});
     t.add("rstd_f", {Bn});
     t.add("h", {Bn, D});
@@ -264,7 +267,8 @@ struct GpuMamba {
                          batch.tokens.data(),
                          flags ? batch.match.data() : nullptr,
                          training ? res.at("scratch") : nullptr,
-                         training ? idx.at("emb_scratch") : nullptr};
+                         training ? idx.at("emb_scratch") : nullptr,
+                         res.at("scan_scratch")};
     }
 
     void forward(const Batch& batch, float* scores_host) {

@@ -22,6 +22,13 @@
 // once per (t, e)); each thread runs h = 2^(delta A_n log2 e) h + (delta u) B_n, y_g += C_n h, and
 // leaves y_g in shared memory; the block writes out = (sum_g y_g + D u) SiLU(z). Cached for backward:
 // h at the end of every full 8-step chunk, ckpt [chunks, E, N] fp32 (8 bytes per (t, e) at N 16).
+// Long sequences in small batches (fewer than 4 blocks per SM: at E 1536, fewer than 11 sequences on
+// 132 SMs) are chunked over time: each sequence is cut into segments of seg_len steps, grid z. Pass 1
+// runs every segment but the last from h = 0 and keeps its summary, the pair (prod_t a_t, h_end) per
+// (channel, state) = (2^(A_n log2 e sum_t delta_t), h_end); pass 2 runs every segment again from its
+// true start state, the fold of the summaries before it under (a0, b0) o (a1, b1) = (a1 a0, a1 b0 +
+// b1), and writes out and ckpt. The price is one more exponential per (t, n): taken only where the
+// parallelism is short (scan_segment_length).
 //
 // Backward: the adjoint dh_t = dy_t C_t + q_{t+1}, q_t = a_t dh_t (dy = dout SiLU(z)), and, as in
 // scan.cpp: dB[t, n] = sum_e dh delta u, dC[t, n] = sum_e dy h_t, du = delta sum_n dh B + dy D,
@@ -64,6 +71,8 @@
 // The versions before this one (cub::BlockScan per state and chunk, one channel per 64-thread block
 // forward, 2-byte column reads) issued ~60 (forward) and ~155 (backward) per (t, n), plus barriers.
 // None of these figures has been measured on a GPU yet: they count instructions, not time.
+#include <algorithm>
+
 #include "kernels.h"
 
 namespace gpu {
@@ -123,41 +132,62 @@ __device__ __forceinline__ void stage_bc(float (*s_B)[SCAN_N_MAX], float (*s_C)[
 __device__ __forceinline__ float softplus_fast(float v) { return v > 20.0f ? v : log1pf(fast_exp2(v * LOG2E)); }
 __device__ __forceinline__ float silu_fast(float v) { return __fdividef(v, 1.0f + fast_exp2(-v * LOG2E)); }
 
+// The first segment (of seg_len steps) of sequence s in the forward's summaries, as chunk_base.
+__device__ int segment_base(const int32_t* offsets, int s, int seg_len) {
+    int base = 0;
+    for (int i = 0; i < s; i++) base += (offsets[i + 1] - offsets[i] + seg_len - 1) / seg_len;
+    return base;
+}
+
 // out [T, E] (ldo), ckpt [chunks, E, N]. Block (channels e0 = blockIdx.x * SCAN_CHANNELS .., sequence s =
-// blockIdx.y), SCAN_THREADS threads: thread (c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT) holds states
-// g*NS .. g*NS+NS-1 of channel e0 + c in registers and walks the sequence one tile of SF_TILE steps at a
-// time. Per tile: (1) the block stages (delta, delta u) and u for its channels, and B, C, in shared memory,
-// reading whole rows of 32 channels (coalesced); (2) each thread runs the recurrence over the tile, NS
-// exponentials per step, and leaves its share of y (sum over its states of C h) in shared memory;
-// (3) the block adds the SCAN_SPLIT shares in order, the D skip and the gate, and writes out's rows.
-// States n >= N (N not a multiple of SCAN_SPLIT) and steps past the sequence's end carry A = 0, B = C = 0
-// and delta = 0: a = 1, b = 0, so h is unchanged and the loop has a fixed trip count.
-template <class T, int NS>
+// blockIdx.y, segment q = blockIdx.z), SCAN_THREADS threads: thread (c = tid / SCAN_SPLIT, g = tid %
+// SCAN_SPLIT) holds states g*NS .. g*NS+NS-1 of channel e0 + c in registers and walks the block's steps
+// one tile of SF_TILE at a time. Per tile: (1) the block stages (delta, delta u) and u for its channels,
+// and B, C, in shared memory, reading whole rows of 32 channels (coalesced); (2) each thread runs the
+// recurrence over the tile, NS exponentials per step, and leaves its share of y (sum over its states
+// of C h) in shared memory; (3) the block adds the SCAN_SPLIT shares in order, the D skip and the gate,
+// and writes out's rows. States n >= N (N not a multiple of SCAN_SPLIT) and steps past the end carry
+// A = 0, B = C = 0 and delta = 0: a = 1, b = 0, so h is unchanged and the loop has a fixed trip count.
+// The block's steps: the whole sequence (seg_len 0), or segment q of seg_len steps. SUMMARY: only the
+// segment's summary (its decay prod_t a_t = 2^(A_n log2 e sum_t delta_t) and its end state from h = 0)
+// goes to seg_state [segments, E, N] (the last segment of a sequence has none to give); otherwise the
+// block starts from h = the summaries of the segments before it folded by (a0, b0) o (a1, b1) =
+// (a1 a0, a1 b0 + b1), and writes out and ckpt.
+template <class T, int NS, bool SUMMARY>
 __global__ void __launch_bounds__(SCAN_THREADS)
-scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm,
-                    const T* Cm, int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip,
-                    const float* dt_bias, const int32_t* offsets, int E, int N) {
+scan_forward_kernel(T* out, int ldo, float* ckpt, float2* seg_state, const T* u, int ldu, const T* dt, int lddt,
+                    const T* Bm, const T* Cm, int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip,
+                    const float* dt_bias, const int32_t* offsets, int E, int N, int seg_len) {
     __shared__ float2 s_dd[SF_TILE][SCAN_CHANNELS];                       // (delta, delta u) per step, channel
     __shared__ float s_u[SF_TILE][SCAN_CHANNELS];                         // u, for the D skip
     __shared__ __align__(16) float s_B[SF_TILE][SCAN_N_MAX];            // B, C per step; 0 past N
     __shared__ __align__(16) float s_C[SF_TILE][SCAN_N_MAX];
     __shared__ __align__(16) float s_y[SF_TILE][SCAN_THREADS];            // y shares: [t][c * SCAN_SPLIT + g]
     const int tid = threadIdx.x, c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT;
-    const int e0 = blockIdx.x * SCAN_CHANNELS, s = blockIdx.y, e = e0 + c;
+    const int e0 = blockIdx.x * SCAN_CHANNELS, s = blockIdx.y, q = blockIdx.z, e = e0 + c;
     const int start = offsets[s], end = offsets[s + 1];
-    const int base = chunk_base(offsets, s);
+    const int seg = seg_len > 0 ? seg_len : end - start;  // this block's steps: [first, last)
+    const int first = start + q * seg, last = min(end, first + seg);
+    if (first >= end || (SUMMARY && last == end)) return;  // (the whole block: before any barrier)
+    const int base = chunk_base(offsets, s), sbase = seg_len > 0 ? segment_base(offsets, s, seg_len) : 0;
     float A2[NS], h[NS];  // A_n log2(e), so that a = 2^(delta A2); the state
     for (int j = 0; j < NS; j++) {
         const int n = g * NS + j;
         A2[j] = e < E && n < N ? -expf(A_log[e * N + n]) * LOG2E : 0.0f;
         h[j] = 0.0f;
+        if (!SUMMARY && e < E && n < N)
+            for (int p = 0; p < q; p++) {  // the state at `first`, from the segments before
+                const float2 pb = seg_state[((size_t)(sbase + p) * E + e) * N + n];
+                h[j] = pb.x * h[j] + pb.y;
+            }
     }
+    float dl_sum = 0.0f;  // SUMMARY: sum of delta over the segment, this thread's channel
     // Staging and the epilogue: this thread's column cc of the block's channels, rows r0 + ROW_STEP k.
     constexpr int ROW_STEP = SCAN_THREADS / SCAN_CHANNELS, ROWS = SF_TILE / ROW_STEP;
     const int cc = tid % SCAN_CHANNELS, r0 = tid / SCAN_CHANNELS, ec = e0 + cc;
     const float bias_c = ec < E ? dt_bias[ec] : 0.0f, D_c = ec < E ? Dskip[ec] : 0.0f;
-    for (int t0 = start; t0 < end; t0 += SF_TILE) {
-        const int steps = min(SF_TILE, end - t0);
+    for (int t0 = first; t0 < last; t0 += SF_TILE) {
+        const int steps = min(SF_TILE, last - t0);
         const size_t row0 = (size_t)(t0 + r0);  // this thread's first row; the k-th is row0 + ROW_STEP k
         UNROLL(8)
         for (int k = 0; k < ROWS; k++) {
@@ -172,36 +202,52 @@ scan_forward_kernel(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* 
         }
         stage_bc<SF_TILE>(s_B, s_C, Bm, Cm, ldbc, t0, steps, N, tid);
         __syncthreads();
-        UNROLL(8)
-        for (int tt = 0; tt < SF_TILE; tt++) {
-            const float2 dd = s_dd[tt][c];
-            float y = 0.0f;
-            UNROLL(4)
-            for (int j = 0; j < NS; j++) {
-                h[j] = fast_exp2(dd.x * A2[j]) * h[j] + dd.y * s_B[tt][g * NS + j];
-                y += s_C[tt][g * NS + j] * h[j];
+        if constexpr (SUMMARY) {
+            UNROLL(8)
+            for (int tt = 0; tt < SF_TILE; tt++) {
+                const float2 dd = s_dd[tt][c];
+                dl_sum += dd.x;
+                UNROLL(4)
+                for (int j = 0; j < NS; j++) h[j] = fast_exp2(dd.x * A2[j]) * h[j] + dd.y * s_B[tt][g * NS + j];
             }
-            s_y[tt][tid] = y;
-            if (ckpt != nullptr && (tt + 1) % SCAN_CK == 0 && tt < steps && e < E) {  // the end of chunk k
-                const size_t k = base + (t0 - start + tt) / SCAN_CK;
-                for (int j = 0; j < NS; j++)
-                    if (g * NS + j < N) ckpt[(k * E + e) * N + g * NS + j] = h[j];
+            __syncthreads();  // the next tile's staging rewrites s_dd and s_B
+        } else {
+            UNROLL(8)
+            for (int tt = 0; tt < SF_TILE; tt++) {
+                const float2 dd = s_dd[tt][c];
+                float y = 0.0f;
+                UNROLL(4)
+                for (int j = 0; j < NS; j++) {
+                    h[j] = fast_exp2(dd.x * A2[j]) * h[j] + dd.y * s_B[tt][g * NS + j];
+                    y += s_C[tt][g * NS + j] * h[j];
+                }
+                s_y[tt][tid] = y;
+                if (ckpt != nullptr && (tt + 1) % SCAN_CK == 0 && tt < steps && e < E) {  // the end of chunk k
+                    const size_t k = base + (t0 - start + tt) / SCAN_CK;
+                    for (int j = 0; j < NS; j++)
+                        if (g * NS + j < N) ckpt[(k * E + e) * N + g * NS + j] = h[j];
+                }
             }
+            __syncthreads();
+            UNROLL(8)
+            for (int k = 0; k < ROWS; k++) {
+                const int tt = r0 + ROW_STEP * k;
+                if (tt >= steps || ec >= E) continue;
+                float y = D_c * s_u[tt][cc];
+                for (int q = 0; q < SCAN_SPLIT; q++) y += s_y[tt][cc * SCAN_SPLIT + q];
+                const float zz = to_float(z[row0 * ldz + ec + ROW_STEP * k * ldz]);
+                out[row0 * ldo + ec + ROW_STEP * k * ldo] = from_float<T>(y * silu_fast(zz));
+            }
+            // No barrier here: of what the next tile's staging writes, this loop reads only s_u, and only the
+            // entries this same thread wrote (staging and epilogue share the thread's column and rows); s_y
+            // is written again only after the next barrier.
         }
-        __syncthreads();
-        UNROLL(8)
-        for (int k = 0; k < ROWS; k++) {
-            const int tt = r0 + ROW_STEP * k;
-            if (tt >= steps || ec >= E) continue;
-            float y = D_c * s_u[tt][cc];
-            for (int q = 0; q < SCAN_SPLIT; q++) y += s_y[tt][cc * SCAN_SPLIT + q];
-            const float zz = to_float(z[row0 * ldz + ec + ROW_STEP * k * ldz]);
-            out[row0 * ldo + ec + ROW_STEP * k * ldo] = from_float<T>(y * silu_fast(zz));
-        }
-        // No barrier here: of what the next tile's staging writes, this loop reads only s_u, and only the
-        // entries this same thread wrote (staging and epilogue share the thread's column and rows); s_y
-        // is written again only after the next barrier.
     }
+    if (SUMMARY && e < E)
+        for (int j = 0; j < NS; j++)
+            if (g * NS + j < N)
+                seg_state[((size_t)(sbase + q) * E + e) * N + g * NS + j] =
+                    make_float2(fast_exp2(A2[j] * dl_sum), h[j]);
 }
 
 // The sums over a warp's 8 channels (lanes cl * 4 + g, cl = lane / 4) of eight values per lane, spread
@@ -252,7 +298,7 @@ scan_backward_kernel(T* du, int lddu, T* ddt, int ldddt, T* dz, int lddz, float*
     __shared__ float s_y[SB_TILE][SCAN_THREADS];     // per thread: sum over its states of C h
     __shared__ float s_s1[SB_TILE][SCAN_THREADS];    //   sum of dh B
     __shared__ float s_s2[SB_TILE][SCAN_THREADS];    //   sum of dh a h_{t-1} A log2 e
-    __shared__ float s_red[SB_TILE][WARPS][32];      // per warp: lane (cl, g) holds dB (cl < 4) or dC of state g*4 + cl%4
+    __shared__ float s_red[SB_TILE][WARPS][32];      // lane (cl, g): dB (cl < 4) or dC of state g*4 + cl%4
     __shared__ float s_acc[2][SCAN_THREADS];         // dD, dbias of each staging thread
     const int tid = threadIdx.x, c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT;
     const int warp = tid / 32, lane = tid % 32, cl = lane / SCAN_SPLIT;
@@ -301,8 +347,9 @@ scan_backward_kernel(T* du, int lddu, T* ddt, int ldddt, T* dz, int lddz, float*
             const int kc = (t0 - start + tb) / SCAN_CK;  // the sub-tile's checkpoint chunk
             float h[SB_NS], a[SCAN_CK][SB_NS], hp[SCAN_CK][SB_NS];
             for (int j = 0; j < SB_NS; j++)
-                h[j] = kc > 0 && e < E && g * SB_NS + j < N ? ckpt[((size_t)(base + kc - 1) * E + e) * N + g * SB_NS + j]
-                                                            : 0.0f;
+                h[j] = kc > 0 && e < E && g * SB_NS + j < N
+                           ? ckpt[((size_t)(base + kc - 1) * E + e) * N + g * SB_NS + j]
+                           : 0.0f;
             UNROLL(8)
             for (int i = 0; i < SCAN_CK; i++) {  // the states again, keeping a_t and h_{t-1}
                 const int tt = tb + i;
@@ -380,7 +427,8 @@ scan_backward_kernel(T* du, int lddu, T* ddt, int ldddt, T* dz, int lddz, float*
     __syncthreads();
     if (tid < SCAN_CHANNELS && e0 + tid < E) {
         float sD = 0.0f, sb = 0.0f;
-        for (int r = 0; r < ROW_STEP; r++) sD += s_acc[0][tid + r * SCAN_CHANNELS], sb += s_acc[1][tid + r * SCAN_CHANNELS];
+        for (int r = 0; r < ROW_STEP; r++)
+            sD += s_acc[0][tid + r * SCAN_CHANNELS], sb += s_acc[1][tid + r * SCAN_CHANNELS];
         part_p[((size_t)s * E + e0 + tid) * (N + 2) + N] = sD;
         part_p[((size_t)s * E + e0 + tid) * (N + 2) + N + 1] = sb;
     }
@@ -428,22 +476,60 @@ static void check_scan_n(int N) {
     }
 }
 
+// Long sequences in small batches: below SF_MIN_BLOCKS_PER_SM blocks per SM, each sequence is cut into
+// segments of seg_len steps (a multiple of SF_TILE, at least SF_SEG_MIN) so that about that many blocks
+// run; 0: no cut. The cut costs a second pass (one more exponential per (t, n)), so it is taken only
+// where parallelism is short.
+constexpr int SF_MIN_BLOCKS_PER_SM = 4;
+constexpr int SF_SEG_MIN = 64;
+static int scan_segment_length(int B, int Tn, int E) {
+    static int sms = 0;
+    if (sms == 0) {
+        int dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    }
+    const long groups = ceil_div(E, SCAN_CHANNELS), want = (long)SF_MIN_BLOCKS_PER_SM * sms;
+    if (groups * B >= want) return 0;
+    const long seg = std::max<long>(SF_SEG_MIN, groups * Tn / want / SF_TILE * SF_TILE);
+    return seg >= Tn ? 0 : (int)seg;
+}
+
+size_t scan_forward_scratch(int B, int Tn, int E, int N) {
+    return 2 * ((size_t)Tn / SF_SEG_MIN + B) * E * N;  // float2 per (segment, channel, state)
+}
+
 template <class T>
 void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
                   int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip, const float* dt_bias,
-                  const int32_t* offsets, int B, int Tn, int E, int N, cudaStream_t stream) {
+                  const int32_t* offsets, int B, int Tn, int E, int N, float* scratch, cudaStream_t stream,
+                  int seg_len) {
     check_scan_n(N);
     if (Tn == 0) return;
-    const dim3 grid(ceil_div(E, SCAN_CHANNELS), B);
-    auto go = [&](auto kernel) {
-        launch(kernel, grid, dim3(SCAN_THREADS), 0, stream, out, ldo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log,
-               Dskip, dt_bias, offsets, E, N);
+    if (seg_len == 0) seg_len = scan_segment_length(B, Tn, E);
+    if (seg_len >= Tn) seg_len = 0;
+    if (seg_len != 0 && (seg_len % SF_TILE != 0 || seg_len < SF_SEG_MIN)) {
+        std::fprintf(stderr, "error: selective scan: segment length %d is not a multiple of %d of at least %d\n",
+                     seg_len, SF_TILE, SF_SEG_MIN);
+        std::exit(1);
+    }
+    // Segments of any one sequence: at most ceil(Tn / seg_len) (the launch's z; blocks past their
+    // sequence's end return at once).
+    const dim3 grid(ceil_div(E, SCAN_CHANNELS), B, seg_len ? ceil_div(Tn, seg_len) : 1);
+    float2* seg_state = reinterpret_cast<float2*>(scratch);
+    auto go = [&](auto summary_kernel, auto kernel) {
+        if (seg_len)  // pass 1: every segment's decay and end state from h = 0, all at once
+            launch(summary_kernel, grid, dim3(SCAN_THREADS), 0, stream, out, ldo, ckpt, seg_state, u, ldu, dt, lddt, Bm,
+                   Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, E, N, seg_len);
+        CUDA_CHECK_LAUNCH();
+        launch(kernel, grid, dim3(SCAN_THREADS), 0, stream, out, ldo, ckpt, seg_state, u, ldu, dt, lddt, Bm, Cm, ldbc,
+               z, ldz, A_log, Dskip, dt_bias, offsets, E, N, seg_len);
     };
     switch ((N + SCAN_SPLIT - 1) / SCAN_SPLIT) {  // states per thread
-        case 1: go(scan_forward_kernel<T, 1>); break;
-        case 2: go(scan_forward_kernel<T, 2>); break;
-        case 3: go(scan_forward_kernel<T, 3>); break;
-        default: go(scan_forward_kernel<T, 4>); break;
+        case 1: go(scan_forward_kernel<T, 1, true>, scan_forward_kernel<T, 1, false>); break;
+        case 2: go(scan_forward_kernel<T, 2, true>, scan_forward_kernel<T, 2, false>); break;
+        case 3: go(scan_forward_kernel<T, 3, true>, scan_forward_kernel<T, 3, false>); break;
+        default: go(scan_forward_kernel<T, 4, true>, scan_forward_kernel<T, 4, false>); break;
     }
     CUDA_CHECK_LAUNCH();
 }
@@ -475,7 +561,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
 #define INSTANTIATE(T)                                                                                            \
     template void scan_forward<T>(T*, int, float*, const T*, int, const T*, int, const T*, const T*, int, const T*, \
                                   int, const float*, const float*, const float*, const int32_t*, int, int, int,    \
-                                  int, cudaStream_t);                                                              \
+                                  int, float*, cudaStream_t, int);                                                 \
     template void scan_backward<T>(T*, int, T*, int, T*, T*, int, T*, int, float*, float*, float*, float*,          \
                                    const T*, int, const float*, const T*, int, const T*, int, const T*, const T*,   \
                                    int, const T*, int, const float*, const float*, const float*, const int32_t*,   \

@@ -171,6 +171,7 @@ int main() {
         float *dA = device<float>((size_t)E * N), *dD = device<float>(E), *dbias = device<float>(E);
         float* ckpt = device<float>(gpu::scan_checkpoint_size(B, Tn, E, N));
         float* scratch = device<float>(gpu::scan_backward_scratch(B, Tn, E, N));
+        float* fwd_scratch = device<float>(gpu::scan_forward_scratch(B, Tn, E, N));
         // The floor's bytes: activations in and out (scan.cu's header); the kernels also move the state
         // checkpoints (every 8 steps, fp32) and the backward's dB/dC partials (per 32-channel group,
         // written and read again).
@@ -179,7 +180,7 @@ int main() {
         const double exps = TE * (N + 3);
         row("selective scan fwd", time_ms([&] {
                 gpu::scan_forward<bf16>(y, E, ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off,
-                                        B, Tn, E, N, nullptr);
+                                        B, Tn, E, N, fwd_scratch, nullptr);
             }),
             fwd_bytes + ckpt_bytes, 0, exps, fwd_bytes);
         row("selective scan bwd", time_ms([&] {
@@ -189,7 +190,7 @@ int main() {
             }),
             bwd_bytes + ckpt_bytes + partial_bytes, 0, exps, bwd_bytes);
         for (void* p : {(void*)u, (void*)dt, (void*)dbc, (void*)xz, (void*)y, (void*)du, (void*)ddt, (void*)ddbc, (void*)dxz,
-                        (void*)A_log, (void*)Dv, (void*)bias, (void*)dA, (void*)dD, (void*)dbias, (void*)ckpt, (void*)scratch})
+                        (void*)A_log, (void*)Dv, (void*)bias, (void*)dA, (void*)dD, (void*)dbias, (void*)ckpt, (void*)scratch, (void*)fwd_scratch})
             cudaFree(p);
     }
     {  // AdamW over a mamba-130m-sized table (one tensor of 130M: the pieces are what matters)

@@ -9,9 +9,12 @@
 
 #include "cuda_test.h"
 
+// seg_len: the forward's cut over time (0: as the launcher chooses for the simulator's 132 SMs, which cuts
+// these small batches; 1 << 30: no cut; else segments of seg_len steps).
 template <class T>
-static void check_scan(const std::vector<int>& lens, int E, int N) {
-    std::string tag = std::string(type_name<T>()) + " E" + std::to_string(E) + " N" + std::to_string(N) + " lens";
+static void check_scan(const std::vector<int>& lens, int E, int N, int seg_len = 1 << 30) {
+    std::string tag = std::string(type_name<T>()) + " E" + std::to_string(E) + " N" + std::to_string(N) + " seg" +
+                      (seg_len == 1 << 30 ? std::string("-") : std::to_string(seg_len)) + " lens";
     for (int l : lens) tag += ' ' + std::to_string(l);  // (char + string: g++ 12 -O3 warns on " " + string&&)
     const std::vector<int32_t> off = offsets_of(lens);
     const int B = (int)lens.size(), Tn = off.back(), R = 5, P = R + 2 * N, ldz = 2 * E;
@@ -34,8 +37,9 @@ static void check_scan(const std::vector<int>& lens, int E, int N) {
     Dev<T> d_out((size_t)Tn * E), d_du((size_t)Tn * E), d_ddt((size_t)Tn * E), d_ddbc((size_t)Tn * P), d_dxz((size_t)Tn * ldz);
     Dev<float> d_A(A_log), d_D(Dskip), d_bias(dt_bias), d_dA(dA0), d_dD(dD0), d_dbias(dbias0);
     Dev<float> ckpt(gpu::scan_checkpoint_size(B, Tn, E, N)), scratch(gpu::scan_backward_scratch(B, Tn, E, N));
+    Dev<float> fwd_scratch(gpu::scan_forward_scratch(B, Tn, E, N));
     gpu::scan_forward<T>(d_out.p, E, ckpt.p, d_u.p, E, d_dt.p, E, d_dbc.p + R, d_dbc.p + R + N, P, d_xz.p + E, ldz, d_A.p,
-                         d_D.p, d_bias.p, d_off.p, B, Tn, E, N, nullptr);
+                         d_D.p, d_bias.p, d_off.p, B, Tn, E, N, fwd_scratch.p, nullptr, seg_len);
     gpu::scan_backward<T>(d_du.p, E, d_ddt.p, E, d_ddbc.p + R, d_ddbc.p + R + N, P, d_dxz.p + E, ldz, d_dA.p, d_dD.p,
                           d_dbias.p, scratch.p, d_dout.p, E, ckpt.p, d_u.p, E, d_dt.p, E, d_dbc.p + R, d_dbc.p + R + N, P,
                           d_xz.p + E, ldz, d_A.p, d_D.p, d_bias.p, d_off.p, B, Tn, E, N, nullptr);
@@ -81,4 +85,10 @@ TEST_CASE("cuda selective scan forward/backward vs CPU, edge shapes: lengths at 
     check_scan<float>({8, 16, 32, 7, 9, 15, 17, 31, 33}, 3, 16);  // sequences ending on and around 8/16/32-step edges
     check_scan<float>({40, 2}, 1, 1);                              // one channel, one state (1 state per thread)
     check_scan<float>({24}, 64, 4);                                // two whole 32-channel blocks, N 4
+}
+TEST_CASE("cuda selective scan forward/backward vs CPU, long sequences cut over time (segment summaries folded)") {
+    check_scan<float>({1, 37, 300}, 37, 16, 0);          // as chosen for the simulator's 132 SMs (segments of 64)
+    check_scan<float>({256, 5, 513, 512}, 21, 8, 96);    // segments of 96: ends inside tiles and between chunks
+    check_scan<float>({700, 64, 65}, 33, 12, 128);       // a sequence of exactly one segment, one just past
+    check_scan<__nv_bfloat16>({1, 37, 300}, 37, 16, 64);
 }
