@@ -1,6 +1,8 @@
-// Causal depthwise conv1d + SiLU forward/backward (cuda/conv1d.cu) against cpu::conv1d_* on a packed
-// batch of sequences of lengths 1, 37 and 300 (tiles of 64 tokens straddle the sequence boundaries),
-// x and dx as the x half of xz [T, 2E], K 2, 3, 4, E below and above the 128-thread block.
+// Causal depthwise conv1d + SiLU forward/backward (cuda/conv1d.cu) against cpu::conv1d_* on packed
+// batches of sequences of lengths 0 to 600 (threads' 64-token tiles straddle the sequence boundaries,
+// sequences shorter than the window, several 256-token partial rows), x and dx as the x half of
+// xz [T, 2E], K 2, 3, 4; E odd (one channel a thread) and even (channel pairs), below and above a
+// block's 32 or 64 channels.
 #include "cuda_test.h"
 
 template <class T>
@@ -39,4 +41,7 @@ TEST_CASE("cuda conv1d forward/backward vs CPU on packed sequences, fp32 and bf1
     for (int K : {2, 3, 4}) check_conv1d<float>({1, 37, 300}, 37, K);
     check_conv1d<float>({300, 1, 37}, 130, 4);
     check_conv1d<__nv_bfloat16>({1, 37, 300}, 37, 4);
+    check_conv1d<__nv_bfloat16>({300, 1, 37, 600, 2}, 130, 4);
+    check_conv1d<__nv_bfloat16>({2, 0, 1, 600, 37}, 66, 3);
+    check_conv1d<float>({2, 0, 1, 600, 37}, 66, 2);
 }

@@ -1,6 +1,8 @@
 // Fused residual add + RMSNorm forward/backward (cuda/rmsnorm.cu) against cpu::rmsnorm_* on the sum
-// x_in + delta, fp32 and bf16, D below and above the backward block (256) and row counts past a
-// block's 32 rows.
+// x_in + delta, fp32 and bf16: D not a multiple of 4 (scalar path) and a multiple of 4 but not of 128
+// (16-byte path, lanes with unequal chunk counts), row counts past a block's 16 rows, and 132 partial
+// rows for sum_partials. sum_partials itself against a double-precision sum, with P from 1 to past
+// 8 rows per thread, n not a multiple of its 16-column block, and bit-identical repeats.
 #include "cuda_test.h"
 
 template <class T>
@@ -40,4 +42,27 @@ TEST_CASE("cuda rmsnorm (+ residual add) forward/backward vs CPU, fp32 and bf16"
     check_rmsnorm<float>(1, 37, true);
     check_rmsnorm<__nv_bfloat16>(338, 45, true);
     check_rmsnorm<__nv_bfloat16>(70, 300, true);
+    check_rmsnorm<float>(2100, 64, true);
+    check_rmsnorm<__nv_bfloat16>(2100, 36, false);
+}
+
+TEST_CASE("cuda sum_partials vs a double-precision sum, deterministic") {
+    for (int P : {1, 5, 9, 64, 513, 1100}) {
+        for (int n : {1, 45, 300}) {
+            const std::string tag = "P" + std::to_string(P) + " n" + std::to_string(n);
+            const std::vector<float> part = uniform((size_t)P * n, -1, 1, 17), dst0 = uniform(n, -1, 1, 18);
+            std::vector<float> want(n);
+            for (int c = 0; c < n; c++) {
+                double s = dst0[c];
+                for (int p = 0; p < P; p++) s += part[(size_t)p * n + c];
+                want[c] = (float)s;
+            }
+            Dev<float> d_part(part), d_dst(dst0), d_dst2(dst0);
+            gpu::sum_partials(d_dst.p, d_part.p, P, n, nullptr);
+            gpu::sum_partials(d_dst2.p, d_part.p, P, n, nullptr);
+            CHECK(check_close("sum_partials " + tag, d_dst.back(), want, RTOL_FWD));
+            const std::vector<float> a = d_dst.back(), b = d_dst2.back();
+            CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+        }
+    }
 }
