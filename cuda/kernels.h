@@ -53,7 +53,8 @@ size_t rmsnorm_backward_scratch(int Tn, int D);
 template <class T>
 void rmsnorm_backward(float* dx, T* dx_T, float* dw, float* scratch, const T* dout, const float* x,
                       const float* rstd, const float* w, int Tn, int D, cudaStream_t stream);
-// dst [n] += sum_p partial [P, n], in p order (the deterministic second pass of the layers' reductions).
+// dst [n] += sum_p partial [P, n], in a fixed order that depends only on P (the deterministic second
+// pass of the layers' reductions).
 void sum_partials(float* dst, const float* partial, int P, int n, cudaStream_t stream);
 
 // ---- matmul.cu ---------------------------------------------------------------------------------------
