@@ -45,23 +45,6 @@ namespace gpu {
 
 namespace {
 
-// VW elements of T, aligned as one load or store instruction.
-template <class T, int VW>
-struct alignas(sizeof(T) * VW) Vec {
-    T v[VW];
-};
-template <int VW, class T>
-__device__ __forceinline__ void load_vec(float (&out)[VW], const T* p) {
-    const Vec<T, VW> r = *reinterpret_cast<const Vec<T, VW>*>(p);
-    for (int k = 0; k < VW; k++) out[k] = to_float(r.v[k]);
-}
-template <int VW, class T>
-__device__ __forceinline__ void store_vec(T* p, const float (&in)[VW]) {
-    Vec<T, VW> r;
-    for (int k = 0; k < VW; k++) r.v[k] = from_float<T>(in[k]);
-    *reinterpret_cast<Vec<T, VW>*>(p) = r;
-}
-
 constexpr int ADAMW_THREADS = 256;
 constexpr int ADAMW_CLIP_THREADS = 1024;  // the one block summing the pieces' partials
 constexpr int ADAMW_PIECE = 16384;

@@ -72,13 +72,9 @@ constexpr int CONV_ROWS = CONV_WARPS * CONV_TOKENS;  // tokens per block (a part
 constexpr int CONV_FWD_CHUNK = 8;      // tokens whose loads are issued together, forward
 constexpr int CONV_BWD_CHUNK = 4;      // and backward, x and du (80 registers at VEC 2, K 4; 8: 96 and spills)
 
-// VEC elements of T, aligned as one load or store instruction.
+// VEC elements of T in one load (Vec: runtime.h), kept in T.
 template <class T, int VEC>
-struct alignas(sizeof(T) * VEC) Vec {
-    T v[VEC];
-};
-template <class T, int VEC>
-__device__ __forceinline__ Vec<T, VEC> load_vec(const T* p) {
+__device__ __forceinline__ Vec<T, VEC> load_packed(const T* p) {
     return *reinterpret_cast<const Vec<T, VEC>*>(p);
 }
 template <class T, int VEC>
@@ -122,12 +118,12 @@ __global__ void __launch_bounds__(CONV_THREADS)
     Vec<T, VEC> win[K];  // win[k] = x[t - (K-1) + k] (raw: masked by pos(t) where used); win[K-1] is t
     for (int k = 0; k < K - 1; k++) {
         const int src = ta - (K - 1) + k;
-        win[k] = src >= 0 ? load_vec<T, VEC>(x + (size_t)src * ldx + e0) : zero_vec<T, VEC>();
+        win[k] = src >= 0 ? load_packed<T, VEC>(x + (size_t)src * ldx + e0) : zero_vec<T, VEC>();
     }
     Vec<T, VEC> xn[CONV_FWD_CHUNK];  // x of tokens t0 .. t0 + CHUNK-1
     auto load_chunk = [&](int t0) {
         for (int i = 0; i < CONV_FWD_CHUNK; i++)
-            if (t0 + i < tb) xn[i] = load_vec<T, VEC>(x + (size_t)(t0 + i) * ldx + e0);
+            if (t0 + i < tb) xn[i] = load_packed<T, VEC>(x + (size_t)(t0 + i) * ldx + e0);
     };
     load_chunk(ta);
     SeqPos seq(offsets, B, ta);  // its binary search overlaps the loads above
@@ -184,17 +180,18 @@ __global__ void __launch_bounds__(CONV_THREADS)
         float acc[K][VEC];
         for (int k = 0; k < K - 1; k++) {
             const int src = ta - (K - 1) + k;
-            xw[k] = src >= 0 ? load_vec<T, VEC>(x + (size_t)src * ldx + e0) : zero_vec<T, VEC>();
+            xw[k] = src >= 0 ? load_packed<T, VEC>(x + (size_t)src * ldx + e0) : zero_vec<T, VEC>();
             for (int v = 0; v < VEC; v++) acc[k][v] = 0.0f;  // tokens before ta: never stored
         }
+        xw[K - 1] = zero_vec<T, VEC>();  // (set per token below; zeros, so that g++ sees it written)
         const int t_last = tb + K - 2;
         Vec<T, VEC> xn[CONV_BWD_CHUNK], gn[CONV_BWD_CHUNK];  // x and du of tokens t0 + i
         auto load_chunk = [&](int t0) {
             for (int i = 0; i < CONV_BWD_CHUNK; i++) {
                 const int t = t0 + i;
                 if (t <= t_last && t < Tn) {
-                    xn[i] = load_vec<T, VEC>(x + (size_t)t * ldx + e0);
-                    gn[i] = load_vec<T, VEC>(du + (size_t)t * lddu + e0);
+                    xn[i] = load_packed<T, VEC>(x + (size_t)t * ldx + e0);
+                    gn[i] = load_packed<T, VEC>(du + (size_t)t * lddu + e0);
                 }
             }
         };

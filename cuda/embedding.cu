@@ -57,23 +57,6 @@ constexpr int EMB_BWD_THREADS = 256;    // backward block, at most (a row's chun
 constexpr int EMB_LONG = 64;            // buckets with more positions than this take the parallel kernel
 constexpr int EMB_LONG_THREADS = 1024;  // its block: 32 columns x row lanes
 
-// VW elements of T, aligned as one load or store instruction (at most 16 bytes: wider ones are split).
-template <class T, int VW>
-struct alignas(sizeof(T) * VW <= 16 ? sizeof(T) * VW : 16) Vec {
-    T v[VW];
-};
-template <int VW, class T>
-__device__ __forceinline__ void load_vec(float (&out)[VW], const T* p) {
-    const Vec<T, VW> r = *reinterpret_cast<const Vec<T, VW>*>(p);
-    for (int k = 0; k < VW; k++) out[k] = to_float(r.v[k]);
-}
-template <int VW>
-__device__ __forceinline__ void store_vec(float* p, const float (&in)[VW]) {
-    Vec<float, VW> r;
-    for (int k = 0; k < VW; k++) r.v[k] = in[k];
-    *reinterpret_cast<Vec<float, VW>*>(p) = r;
-}
-
 // x: [T, D] fp32 = wte[tokens] (+ wme[match]). One thread per chunk of VW columns of one token, the
 // chunks of all tokens numbered in row-major order (VW divides D).
 template <class T, int VW>

@@ -73,25 +73,6 @@ constexpr int SUM_COLS = 16;       // columns per sum_partials block
 constexpr int SUM_MAX_LANES = 64;  // row lanes per block (1024 threads)
 constexpr int SUM_ROWS = 8;        // rows a thread sums (at most, when P <= SUM_ROWS * SUM_MAX_LANES)
 
-// VW elements of T, aligned as one load or store instruction (4, 8 or 16 bytes).
-template <class T, int VW>
-struct alignas(sizeof(T) * VW) Vec {
-    T v[VW];
-};
-
-// out[k] = p[k], k < VW, in one load; p aligned to VW * sizeof(T) bytes.
-template <int VW, class T>
-__device__ __forceinline__ void load_vec(float (&out)[VW], const T* p) {
-    const Vec<T, VW> r = *reinterpret_cast<const Vec<T, VW>*>(p);
-    for (int k = 0; k < VW; k++) out[k] = to_float(r.v[k]);
-}
-template <int VW, class T>
-__device__ __forceinline__ void store_vec(T* p, const float (&in)[VW]) {
-    Vec<T, VW> r;
-    for (int k = 0; k < VW; k++) r.v[k] = from_float<T>(in[k]);
-    *reinterpret_cast<Vec<T, VW>*>(p) = r;
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
     for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
     return v;
@@ -111,7 +92,7 @@ __global__ void __launch_bounds__(RMS_THREADS)
         const T* dr = delta ? delta + (size_t)t * D : nullptr;  // [D]
         float ss = 0.0f;
         for (int c0 = lane * VW; c0 < D; c0 += 32 * VW * U) {
-            float xv[U][VW], dv[U][VW];
+            float xv[U][VW] = {}, dv[U][VW] = {};  // (zeros: g++ cannot see that only loaded chunks are read)
             for (int u = 0; u < U; u++) {
                 const int c = c0 + u * 32 * VW;
                 if (c < D) {
@@ -134,7 +115,7 @@ __global__ void __launch_bounds__(RMS_THREADS)
         if (lane == 0) rstd[t] = r;
         T* o = out + (size_t)t * D;  // [D]
         for (int c0 = lane * VW; c0 < D; c0 += 32 * VW * U) {
-            float xv[U][VW], dv[U][VW], wv[U][VW];
+            float xv[U][VW] = {}, dv[U][VW] = {}, wv[U][VW] = {};
             for (int u = 0; u < U; u++) {
                 const int c = c0 + u * 32 * VW;
                 if (c < D) {
@@ -178,7 +159,7 @@ __global__ void __launch_bounds__(RMS_THREADS, 4)
         const float r = rstd[t];
         float dot = 0.0f;
         for (int c0 = lane * VW; c0 < D; c0 += 32 * VW * U) {
-            float xv[U][VW], gv[U][VW], wv[U][VW];
+            float xv[U][VW] = {}, gv[U][VW] = {}, wv[U][VW] = {};
             for (int u = 0; u < U; u++) {
                 const int c = c0 + u * 32 * VW;
                 if (c < D) load_vec(xv[u], xt + c), load_vec(gv[u], gt + c), load_vec(wv[u], w + c);
@@ -201,7 +182,7 @@ __global__ void __launch_bounds__(RMS_THREADS, 4)
         // Twice the chunks of pass 1: here only dx comes from DRAM, and the compiler does not move a
         // chunk's dx load above the previous chunk's dx store by itself.
         for (int c0 = lane * VW; c0 < D; c0 += 32 * VW * 2 * U) {
-            float xv[2 * U][VW], gv[2 * U][VW], wv[2 * U][VW], dv[2 * U][VW];
+            float xv[2 * U][VW] = {}, gv[2 * U][VW] = {}, wv[2 * U][VW] = {}, dv[2 * U][VW] = {};
             for (int u = 0; u < 2 * U; u++) {
                 const int c = c0 + u * 32 * VW;
                 if (c < D)

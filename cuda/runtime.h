@@ -67,6 +67,25 @@ __host__ __device__ __forceinline__ float from_float<float>(float v) { return v;
 template <>
 __host__ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// VW elements of T, loaded or stored as one instruction: aligned to VW * sizeof(T) bytes (at most 16;
+// a wider vector is split into 16-byte accesses). The pointer must be that aligned.
+template <class T, int VW>
+struct alignas(sizeof(T) * VW <= 16 ? sizeof(T) * VW : 16) Vec {
+    T v[VW];
+};
+// out[k] = p[k] and p[k] = in[k], k < VW, as fp32.
+template <int VW, class T>
+__device__ __forceinline__ void load_vec(float (&out)[VW], const T* p) {
+    const Vec<T, VW> r = *reinterpret_cast<const Vec<T, VW>*>(p);
+    for (int k = 0; k < VW; k++) out[k] = to_float(r.v[k]);
+}
+template <int VW, class T>
+__device__ __forceinline__ void store_vec(T* p, const float (&in)[VW]) {
+    Vec<T, VW> r;
+    for (int k = 0; k < VW; k++) r.v[k] = from_float<T>(in[k]);
+    *reinterpret_cast<Vec<T, VW>*>(p) = r;
+}
+
 // cuBLAS's name for an element type.
 template <class T>
 constexpr cudaDataType_t cuda_dtype() { return CUDA_R_32F; }

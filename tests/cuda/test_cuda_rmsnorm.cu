@@ -49,7 +49,7 @@ TEST_CASE("cuda rmsnorm (+ residual add) forward/backward vs CPU, fp32 and bf16"
 TEST_CASE("cuda sum_partials vs a double-precision sum, deterministic") {
     for (int P : {1, 5, 9, 64, 513, 1100}) {
         for (int n : {1, 45, 300}) {
-            const std::string tag = "P" + std::to_string(P) + " n" + std::to_string(n);
+            const std::string tag = std::string("P") + std::to_string(P) + " n" + std::to_string(n);
             const std::vector<float> part = uniform((size_t)P * n, -1, 1, 17), dst0 = uniform(n, -1, 1, 18);
             std::vector<float> want(n);
             for (int c = 0; c < n; c++) {
