@@ -84,6 +84,16 @@ __device__ __forceinline__ Vec<T, VEC> zero_vec() {
     return r;
 }
 
+// The taps and biases of channels e0 .. e0 + VEC - 1, into registers.
+template <int VEC, int K>
+__device__ __forceinline__ void load_weights(float (&wk)[VEC][K], float (&bias)[VEC], const float* w, const float* b,
+                                             int e0) {
+    for (int v = 0; v < VEC; v++) {
+        for (int k = 0; k < K; k++) wk[v][k] = w[(e0 + v) * K + k];
+        bias[v] = b[e0 + v];
+    }
+}
+
 // Position of token t in its sequence, for tokens visited in increasing order (t < T = offsets[B]).
 struct SeqPos {
     const int32_t* offsets;
@@ -128,10 +138,7 @@ __global__ void __launch_bounds__(CONV_THREADS)
     load_chunk(ta);
     SeqPos seq(offsets, B, ta);  // its binary search overlaps the loads above
     float wk[VEC][K], bias[VEC];
-    for (int v = 0; v < VEC; v++) {
-        for (int k = 0; k < K; k++) wk[v][k] = w[(e0 + v) * K + k];
-        bias[v] = b[e0 + v];
-    }
+    load_weights(wk, bias, w, b, e0);
     for (int t0 = ta; t0 < tb; t0 += CONV_FWD_CHUNK) {
         if (t0 != ta) load_chunk(t0);
         for (int i = 0; i < CONV_FWD_CHUNK; i++) {
@@ -198,10 +205,7 @@ __global__ void __launch_bounds__(CONV_THREADS)
         load_chunk(ta);
         SeqPos seq(offsets, B, ta);  // its binary search overlaps the loads above
         float wk[VEC][K], bias[VEC];
-        for (int v = 0; v < VEC; v++) {
-            for (int k = 0; k < K; k++) wk[v][k] = w[(e0 + v) * K + k];
-            bias[v] = b[e0 + v];
-        }
+        load_weights(wk, bias, w, b, e0);
         for (int t0 = ta; t0 <= t_last; t0 += CONV_BWD_CHUNK) {
             if (t0 != ta) load_chunk(t0);
             for (int i = 0; i < CONV_BWD_CHUNK; i++) {
