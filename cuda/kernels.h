@@ -85,7 +85,8 @@ void conv1d_backward(T* dx, int lddx, float* dw, float* db, float* scratch, cons
 // scan_checkpoint_size floats (nullptr when no backward follows: scoring). Backward: du, ddt, dz [T, E] and dBm, dCm [T, N] (ld lddbc) written,
 // T; dA_log [E, N], dDskip [E], ddt_bias [E] fp32 +=; dout [T, E] T. N <= 16.
 // Forward scratch (scan_forward_scratch floats): the segment summaries when long sequences in a small
-// batch are cut over time (seg_len: 0 = chosen from the GPU's size; a multiple of 32, >= 64; >= Tn: no cut).
+// batch are cut over time, forward and backward (seg_len: 0 = chosen from the GPU's size; a multiple of
+// 32, >= 64; >= Tn: no cut).
 size_t scan_checkpoint_size(int B, int Tn, int E, int N);
 size_t scan_forward_scratch(int B, int Tn, int E, int N);
 size_t scan_backward_scratch(int B, int Tn, int E, int N);
@@ -99,7 +100,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                    float* dDskip, float* ddt_bias, float* scratch, const T* dout, int lddo, const float* ckpt,
                    const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z,
                    int ldz, const float* A_log, const float* Dskip, const float* dt_bias, const int32_t* offsets,
-                   int B, int Tn, int E, int N, cudaStream_t stream);
+                   int B, int Tn, int E, int N, cudaStream_t stream, int seg_len = 0);
 
 // ---- head.cu -----------------------------------------------------------------------------------------
 // pooled [B, D] fp32 = x [T, D] fp32 at each sequence's last token (+ delta [T, D] T there, or nullptr).

@@ -28,7 +28,10 @@
 // (channel, state) = (2^(A_n log2 e sum_t delta_t), h_end); pass 2 runs every segment again from its
 // true start state, the fold of the summaries before it under (a0, b0) o (a1, b1) = (a1 a0, a1 b0 +
 // b1), and writes out and ckpt. The price is one more exponential per (t, n): taken only where the
-// parallelism is short (scan_segment_length).
+// parallelism is short (scan_segment_length). The backward cuts the same way: its pass 1 runs every
+// segment but the first backwards from a carry of 0 and keeps (prod_t a_t, q at its first step), which
+// the main pass folds, last segment first, into the carry entering its own last step (the adjoint is
+// linear in the carry); the parameter-gradient partials get one row per (sequence, segment).
 //
 // Backward: the adjoint dh_t = dy_t C_t + q_{t+1}, q_t = a_t dh_t (dy = dout SiLU(z)), and, as in
 // scan.cpp: dB[t, n] = sum_e dh delta u, dC[t, n] = sum_e dy h_t, du = delta sum_n dh B + dy D,
@@ -43,9 +46,9 @@
 // (7 shuffles for 8 values), the block's 4 warps in order, and each block writes its partial sums
 // part_B, part_C [groups, T, N]; scan_sum_bc_kernel adds the groups in order (dB, dC WRITTEN). dA per
 // (channel, state) stays in registers for the whole sequence; dD, dbias per channel are summed by the
-// epilogue threads; both go to [B, E, N+2] partials that scan_sum_params_kernel adds over sequences
-// in order (ACCUMULATED into dA_log, dDskip, ddt_bias). du, ddt, dz are WRITTEN. Deterministic: no
-// atomics anywhere.
+// epilogue threads; both go to [rows, E, N+2] partials (a row per sequence, or per segment when cut)
+// that scan_sum_params_kernel adds in row order (ACCUMULATED into dA_log, dDskip, ddt_bias). du, ddt,
+// dz are WRITTEN. Deterministic: no atomics anywhere.
 //
 // Cost at B 16, L 512, E 1536, N 16 (T = 8192, T*E = 12.6M) in bf16 on an H200 (~4.3 TB/s device-to-device
 // copy as seen on this workplace's H200s; 132 SMs x 16 MUFU ops/clk x 1.98 GHz = 4.2e12 exponentials/s;
@@ -87,6 +90,8 @@ constexpr int SCAN_THREADS = SCAN_CHANNELS * SCAN_SPLIT;
 constexpr int SF_TILE = 32;        // forward: steps staged in shared memory at a time
 constexpr int SB_TILE = 16;        // backward: steps staged at a time (SB_TILE / SCAN_CK sub-tiles)
 constexpr int SB_NS = SCAN_N_MAX / SCAN_SPLIT;  // backward: states per thread (4; those >= N are idle)
+constexpr int SF_MIN_BLOCKS_PER_SM = 4;  // below this many blocks per SM, long sequences are cut over time
+constexpr int SF_SEG_MIN = 64;           // into segments of at least this many steps (a multiple of SF_TILE)
 static_assert(SF_TILE % SCAN_CK == 0 && SB_TILE % SCAN_CK == 0, "checkpoints fall on sub-tile ends");
 static_assert(SB_NS == 4 && SCAN_CHANNELS % 8 == 0, "reduce_scatter8: 8 channels x 4 groups per warp");
 constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
@@ -136,6 +141,17 @@ __device__ __forceinline__ float silu_fast(float v) { return __fdividef(v, 1.0f 
 __device__ int segment_base(const int32_t* offsets, int s, int seg_len) {
     int base = 0;
     for (int i = 0; i < s; i++) base += (offsets[i + 1] - offsets[i] + seg_len - 1) / seg_len;
+    return base;
+}
+
+// Backward: the segments of a sequence of `len` steps (at least one, empty sequences too: every
+// sequence has a row of parameter-gradient partials), and the first row of sequence s.
+__device__ __forceinline__ int bwd_segments(int len, int seg_len) {
+    return seg_len > 0 && len > 0 ? (len + seg_len - 1) / seg_len : 1;
+}
+__device__ int bwd_segment_base(const int32_t* offsets, int s, int seg_len) {
+    int base = 0;
+    for (int i = 0; i < s; i++) base += bwd_segments(offsets[i + 1] - offsets[i], seg_len);
     return base;
 }
 
@@ -282,11 +298,12 @@ __device__ __forceinline__ float reduce_scatter8(const float (&v)[8], int cl) {
 // At the end: dA (before the factor A) per (channel, state) and dD, dbias per channel into part_p
 // [B, E, N+2]. Channels past E, states past N and steps past the sequence's end carry zeros.
 template <class T>
-__global__ void __launch_bounds__(SCAN_THREADS)
+__global__ void __launch_bounds__(SCAN_THREADS, 4)  // 4 blocks (16 warps) per SM: at most 128 registers
 scan_backward_kernel(T* du, int lddu, T* ddt, int ldddt, T* dz, int lddz, float* part_B, float* part_C,
-                     float* part_p, const T* dout, int lddo, const float* ckpt, const T* u, int ldu, const T* dt,
-                     int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz, const float* A_log,
-                     const float* Dskip, const float* dt_bias, const int32_t* offsets, int Tn, int E, int N) {
+                     float* part_p, const float2* seg_state, const T* dout, int lddo, const float* ckpt, const T* u,
+                     int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz,
+                     const float* A_log, const float* Dskip, const float* dt_bias, const int32_t* offsets, int Tn,
+                     int E, int N, int seg_len) {
     constexpr int WARPS = SCAN_THREADS / 32, ROW_STEP = SCAN_THREADS / SCAN_CHANNELS, ROWS = SB_TILE / ROW_STEP;
     __shared__ float2 s_dd[SB_TILE][SCAN_CHANNELS];  // (delta, delta u)
     __shared__ float s_dy[SB_TILE][SCAN_CHANNELS];   // dy = dout SiLU(z)
@@ -302,21 +319,30 @@ scan_backward_kernel(T* du, int lddu, T* ddt, int ldddt, T* dz, int lddz, float*
     __shared__ float s_acc[2][SCAN_THREADS];         // dD, dbias of each staging thread
     const int tid = threadIdx.x, c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT;
     const int warp = tid / 32, lane = tid % 32, cl = lane / SCAN_SPLIT;
-    const int e0 = blockIdx.x * SCAN_CHANNELS, s = blockIdx.y, e = e0 + c;
+    const int e0 = blockIdx.x * SCAN_CHANNELS, s = blockIdx.y, sq = blockIdx.z, e = e0 + c;
     const int start = offsets[s], end = offsets[s + 1];
-    const int base = chunk_base(offsets, s);
+    const int nseg = bwd_segments(end - start, seg_len);
+    if (sq >= nseg) return;  // (the whole block: before any barrier)
+    const int seg = seg_len > 0 ? seg_len : end - start;  // this block's steps: [first, last)
+    const int first = start + sq * seg, last = min(end, first + seg);
+    const int base = chunk_base(offsets, s), row = bwd_segment_base(offsets, s, seg_len) + sq;
     float A2[SB_NS], q[SB_NS], dA[SB_NS];  // A_n log2 e; the adjoint carry q_t = a_t dh_t; dA_n / A_n
     for (int j = 0; j < SB_NS; j++) {
         const int n = g * SB_NS + j;
         A2[j] = e < E && n < N ? -expf(A_log[e * N + n]) * LOG2E : 0.0f;
         q[j] = 0.0f, dA[j] = 0.0f;
+        if (e < E && n < N)
+            for (int p = nseg - 1; p > sq; p--) {  // the carry from the segments after this one, last first
+                const float2 pq = seg_state[((size_t)(row - sq + p) * E + e) * N + n];
+                q[j] = pq.x * q[j] + pq.y;
+            }
     }
     // Staging and the epilogue: this thread's column cc of the block's channels, rows r0 + ROW_STEP k.
     const int cc = tid % SCAN_CHANNELS, r0 = tid / SCAN_CHANNELS, ec = e0 + cc;
     const float bias_c = ec < E ? dt_bias[ec] : 0.0f, D_c = ec < E ? Dskip[ec] : 0.0f;
     float dD = 0.0f, dbias = 0.0f;
-    for (int t0 = start + (end - start - 1) / SB_TILE * SB_TILE; t0 >= start; t0 -= SB_TILE) {
-        const int steps = min(SB_TILE, end - t0);
+    for (int t0 = first + (last - first - 1) / SB_TILE * SB_TILE; t0 >= first; t0 -= SB_TILE) {
+        const int steps = min(SB_TILE, last - t0);
         const size_t row0 = (size_t)(t0 + r0);
         UNROLL(4)
         for (int k = 0; k < ROWS; k++) {
@@ -422,16 +448,75 @@ scan_backward_kernel(T* du, int lddu, T* ddt, int ldddt, T* dz, int lddz, float*
         __syncthreads();  // the next tile's staging overwrites what this epilogue reads
     }
     for (int j = 0; j < SB_NS; j++)
-        if (e < E && g * SB_NS + j < N) part_p[((size_t)s * E + e) * (N + 2) + g * SB_NS + j] = dA[j];
+        if (e < E && g * SB_NS + j < N) part_p[((size_t)row * E + e) * (N + 2) + g * SB_NS + j] = dA[j];
     s_acc[0][tid] = dD, s_acc[1][tid] = dbias;
     __syncthreads();
     if (tid < SCAN_CHANNELS && e0 + tid < E) {
         float sD = 0.0f, sb = 0.0f;
         for (int r = 0; r < ROW_STEP; r++)
             sD += s_acc[0][tid + r * SCAN_CHANNELS], sb += s_acc[1][tid + r * SCAN_CHANNELS];
-        part_p[((size_t)s * E + e0 + tid) * (N + 2) + N] = sD;
-        part_p[((size_t)s * E + e0 + tid) * (N + 2) + N + 1] = sb;
+        part_p[((size_t)row * E + e0 + tid) * (N + 2) + N] = sD;
+        part_p[((size_t)row * E + e0 + tid) * (N + 2) + N + 1] = sb;
     }
+}
+
+// Backward pass 1 for long sequences cut into segments (seg_len > 0): per segment sq >= 1 of sequence s,
+// channel e, state n, the pair (prod_t a_t, q_first) that carries the adjoint across it: q at its first
+// step is prod_t a_t times the carry entering its last step, plus q_first, the q it reaches from a carry
+// of 0 (q_t = a_t (dy_t C_t + q_{t+1}) is linear in the carry). Into seg_state [rows, E, N] at the
+// segment's row. Same grid and mapping as the main kernel; staging of delta, dy and C only.
+template <class T>
+__global__ void __launch_bounds__(SCAN_THREADS)
+scan_backward_summary_kernel(float2* seg_state, const T* dout, int lddo, const T* dt, int lddt, const T* Cm, int ldbc,
+                             const T* z, int ldz, const float* A_log, const float* dt_bias, const int32_t* offsets,
+                             int E, int N, int seg_len) {
+    constexpr int ROW_STEP = SCAN_THREADS / SCAN_CHANNELS, ROWS = SB_TILE / ROW_STEP;
+    __shared__ float2 s_dy[SB_TILE][SCAN_CHANNELS];  // (delta, dy)
+    __shared__ __align__(16) float s_C[SB_TILE][SCAN_N_MAX];
+    const int tid = threadIdx.x, c = tid / SCAN_SPLIT, g = tid % SCAN_SPLIT;
+    const int e0 = blockIdx.x * SCAN_CHANNELS, s = blockIdx.y, sq = blockIdx.z, e = e0 + c;
+    const int start = offsets[s], end = offsets[s + 1];
+    const int nseg = bwd_segments(end - start, seg_len);
+    if (sq == 0 || sq >= nseg) return;  // the first segment passes nothing on (the whole block)
+    const int first = start + sq * seg_len, last = min(end, first + seg_len);
+    const int row = bwd_segment_base(offsets, s, seg_len) + sq;
+    float A2[SB_NS], q[SB_NS];
+    for (int j = 0; j < SB_NS; j++) {
+        const int n = g * SB_NS + j;
+        A2[j] = e < E && n < N ? -expf(A_log[e * N + n]) * LOG2E : 0.0f;
+        q[j] = 0.0f;
+    }
+    const int cc = tid % SCAN_CHANNELS, r0 = tid / SCAN_CHANNELS, ec = e0 + cc;
+    const float bias_c = ec < E ? dt_bias[ec] : 0.0f;
+    float dl_sum = 0.0f;
+    for (int t0 = first + (last - first - 1) / SB_TILE * SB_TILE; t0 >= first; t0 -= SB_TILE) {
+        const int steps = min(SB_TILE, last - t0);
+        const size_t row0 = (size_t)(t0 + r0);
+        for (int k = 0; k < ROWS; k++) {
+            const int tt = r0 + ROW_STEP * k;
+            float dl = 0.0f, dy = 0.0f;
+            if (tt < steps && ec < E) {
+                dl = softplus_fast(to_float(dt[row0 * lddt + ec + ROW_STEP * k * lddt]) + bias_c);
+                const float zz = to_float(z[row0 * ldz + ec + ROW_STEP * k * ldz]);
+                dy = to_float(dout[row0 * lddo + ec + ROW_STEP * k * lddo]) * silu_fast(zz);
+            }
+            s_dy[tt][cc] = make_float2(dl, dy);
+        }
+        stage_bc<SB_TILE>(s_C, s_C, Cm, Cm, ldbc, t0, steps, N, tid);  // (C only: both destinations s_C)
+        __syncthreads();
+        UNROLL(4)
+        for (int tt = SB_TILE - 1; tt >= 0; tt--) {
+            const float2 dd = s_dy[tt][c];
+            dl_sum += dd.x;
+            UNROLL(4)
+            for (int j = 0; j < SB_NS; j++) q[j] = fast_exp2(dd.x * A2[j]) * (dd.y * s_C[tt][g * SB_NS + j] + q[j]);
+        }
+        __syncthreads();  // the next tile's staging rewrites s_dy and s_C
+    }
+    if (e < E)
+        for (int j = 0; j < SB_NS; j++)
+            if (g * SB_NS + j < N)
+                seg_state[((size_t)row * E + e) * N + g * SB_NS + j] = make_float2(fast_exp2(A2[j] * dl_sum), q[j]);
 }
 
 // dB, dC [T, N] (ld lddbc) = sum over groups of part_B, part_C [groups, T, N], in group order.
@@ -447,14 +532,18 @@ __global__ void scan_sum_bc_kernel(T* dBm, T* dCm, int lddbc, const float* part_
     dCm[(size_t)t * lddbc + n] = from_float<T>(sc);
 }
 
-// dA_log [E, N] += A * sum_s dA; dDskip [E], ddt_bias [E] += sums over sequences s of part_p [B, E, N+2].
+// dA_log [E, N] += A * sum dA; dDskip [E], ddt_bias [E] += the sums of the rows of part_p [rows, E, N+2]
+// (one per sequence and segment), in row order.
 __global__ void scan_sum_params_kernel(float* dA_log, float* dDskip, float* ddt_bias, const float* part_p,
-                                       const float* A_log, int B, int E, int N) {
+                                       const float* A_log, const int32_t* offsets, int B, int E, int N,
+                                       int seg_len) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= E * (N + 2)) return;
     const int e = i / (N + 2), j = i % (N + 2);
+    int rows = 0;
+    for (int s = 0; s < B; s++) rows += bwd_segments(offsets[s + 1] - offsets[s], seg_len);
     float sum = 0.0f;
-    for (int s = 0; s < B; s++) sum += part_p[(size_t)s * E * (N + 2) + i];
+    for (int r = 0; r < rows; r++) sum += part_p[(size_t)r * E * (N + 2) + i];
     if (j < N) dA_log[e * N + j] += sum * -expf(A_log[e * N + j]);
     else if (j == N) dDskip[e] += sum;
     else ddt_bias[e] += sum;
@@ -465,8 +554,8 @@ __global__ void scan_sum_params_kernel(float* dA_log, float* dDskip, float* ddt_
 size_t scan_checkpoint_size(int B, int Tn, int E, int N) {
     return ((size_t)Tn / SCAN_CK + B) * E * N;  // chunks <= sum_s (len_s / SCAN_CK + 1)
 }
-size_t scan_backward_scratch(int B, int Tn, int E, int N) {
-    return 2 * (size_t)ceil_div(E, SCAN_CHANNELS) * Tn * N + (size_t)B * E * (N + 2);
+size_t scan_backward_scratch(int B, int Tn, int E, int N) {  // part_B, part_C; part_p and the summaries per row
+    return 2 * (size_t)ceil_div(E, SCAN_CHANNELS) * Tn * N + ((size_t)Tn / SF_SEG_MIN + B) * E * (N + 2 + 2 * N);
 }
 
 static void check_scan_n(int N) {
@@ -478,10 +567,9 @@ static void check_scan_n(int N) {
 
 // Long sequences in small batches: below SF_MIN_BLOCKS_PER_SM blocks per SM, each sequence is cut into
 // segments of seg_len steps (a multiple of SF_TILE, at least SF_SEG_MIN) so that about that many blocks
-// run; 0: no cut. The cut costs a second pass (one more exponential per (t, n)), so it is taken only
-// where parallelism is short.
-constexpr int SF_MIN_BLOCKS_PER_SM = 4;
-constexpr int SF_SEG_MIN = 64;
+// run, forward and backward; 0: no cut. The cut costs a first pass over the data (one more exponential
+// per (t, n) forward, per (t, n) of all segments but the first backward), so it is taken only where
+// parallelism is short.
 static int scan_segment_length(int B, int Tn, int E) {
     static int sms = 0;
     if (sms == 0) {
@@ -493,6 +581,14 @@ static int scan_segment_length(int B, int Tn, int E) {
     if (groups * B >= want) return 0;
     const long seg = std::max<long>(SF_SEG_MIN, groups * Tn / want / SF_TILE * SF_TILE);
     return seg >= Tn ? 0 : (int)seg;
+}
+
+static void check_segment_length(int seg_len) {
+    if (seg_len != 0 && (seg_len % SF_TILE != 0 || seg_len < SF_SEG_MIN)) {
+        std::fprintf(stderr, "error: selective scan: segment length %d is not a multiple of %d of at least %d\n",
+                     seg_len, SF_TILE, SF_SEG_MIN);
+        std::exit(1);
+    }
 }
 
 size_t scan_forward_scratch(int B, int Tn, int E, int N) {
@@ -508,11 +604,7 @@ void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt
     if (Tn == 0) return;
     if (seg_len == 0) seg_len = scan_segment_length(B, Tn, E);
     if (seg_len >= Tn) seg_len = 0;
-    if (seg_len != 0 && (seg_len % SF_TILE != 0 || seg_len < SF_SEG_MIN)) {
-        std::fprintf(stderr, "error: selective scan: segment length %d is not a multiple of %d of at least %d\n",
-                     seg_len, SF_TILE, SF_SEG_MIN);
-        std::exit(1);
-    }
+    check_segment_length(seg_len);
     // Segments of any one sequence: at most ceil(Tn / seg_len) (the launch's z; blocks past their
     // sequence's end return at once).
     const dim3 grid(ceil_div(E, SCAN_CHANNELS), B, seg_len ? ceil_div(Tn, seg_len) : 1);
@@ -539,22 +631,33 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                    float* dDskip, float* ddt_bias, float* scratch, const T* dout, int lddo, const float* ckpt,
                    const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z,
                    int ldz, const float* A_log, const float* Dskip, const float* dt_bias, const int32_t* offsets,
-                   int B, int Tn, int E, int N, cudaStream_t stream) {
+                   int B, int Tn, int E, int N, cudaStream_t stream, int seg_len) {
     check_scan_n(N);
     if (Tn == 0) return;
+    if (seg_len == 0) seg_len = scan_segment_length(B, Tn, E);
+    if (seg_len >= Tn) seg_len = 0;
+    check_segment_length(seg_len);
     const int groups = (int)ceil_div(E, SCAN_CHANNELS);
-    float* part_B = scratch;                               // [groups, T, N]
-    float* part_C = part_B + (size_t)groups * Tn * N;      // [groups, T, N]
-    float* part_p = part_C + (size_t)groups * Tn * N;      // [B, E, N+2]
-    launch(scan_backward_kernel<T>, dim3(groups, B), dim3(SCAN_THREADS), 0, stream, du, lddu, ddt, ldddt, dz, lddz,
-           part_B, part_C, part_p, dout, lddo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias,
-           offsets, Tn, E, N);
+    const size_t rows = (size_t)Tn / SF_SEG_MIN + B;        // rows of (sequence, segment): a bound
+    float* part_B = scratch;                                // [groups, T, N]
+    float* part_C = part_B + (size_t)groups * Tn * N;       // [groups, T, N]
+    float* part_p = part_C + (size_t)groups * Tn * N;       // [rows, E, N+2]
+    float2* seg_state = reinterpret_cast<float2*>(part_p + rows * E * (N + 2));  // [rows, E, N]
+    const dim3 grid(groups, B, seg_len ? ceil_div(Tn, seg_len) : 1);
+    if (seg_len) {
+        launch(scan_backward_summary_kernel<T>, grid, dim3(SCAN_THREADS), 0, stream, seg_state, dout, lddo, dt, lddt,
+               Cm, ldbc, z, ldz, A_log, dt_bias, offsets, E, N, seg_len);
+        CUDA_CHECK_LAUNCH();
+    }
+    launch(scan_backward_kernel<T>, grid, dim3(SCAN_THREADS), 0, stream, du, lddu, ddt, ldddt, dz, lddz, part_B, part_C,
+           part_p, seg_state, dout, lddo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets,
+           Tn, E, N, seg_len);
     CUDA_CHECK_LAUNCH();
     launch(scan_sum_bc_kernel<T>, dim3(ceil_div((long)Tn * N, 256)), dim3(256), 0, stream, dBm, dCm, lddbc, part_B,
            part_C, groups, Tn, N);
     CUDA_CHECK_LAUNCH();
     launch(scan_sum_params_kernel, dim3(ceil_div((long)E * (N + 2), 256)), dim3(256), 0, stream, dA_log, dDskip,
-           ddt_bias, part_p, A_log, B, E, N);
+           ddt_bias, part_p, A_log, offsets, B, E, N, seg_len);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -565,7 +668,7 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
     template void scan_backward<T>(T*, int, T*, int, T*, T*, int, T*, int, float*, float*, float*, float*,          \
                                    const T*, int, const float*, const T*, int, const T*, int, const T*, const T*,   \
                                    int, const T*, int, const float*, const float*, const float*, const int32_t*,   \
-                                   int, int, int, int, cudaStream_t);
+                                   int, int, int, int, cudaStream_t, int);
 INSTANTIATE(float)
 INSTANTIATE(__nv_bfloat16)
 

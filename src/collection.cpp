@@ -291,10 +291,10 @@ static std::string repair_tags(std::string_view raw) {
             size_t close_after = line.find(']', w), open_after = line.find('[', w);
             bool closed = close_after != line.npos && (open_after == line.npos || close_after < open_after);
             if (!opened && closed) {
-                line.insert(w, "[");
+                line.insert(w, 1, '[');
                 w++;
             } else if (opened && !closed) {
-                line.insert(end, "]");
+                line.insert(end, 1, ']');
             }
         }
         out += line;

@@ -189,9 +189,8 @@ int main() {
                                          Tn, E, N, nullptr);
             }),
             bwd_bytes + ckpt_bytes + partial_bytes, 0, exps, bwd_bytes);
-        // The same tokens as one sequence of T steps: too few blocks for the GPU, so the forward cuts it
-        // over time (two passes: one more exponential per (t, n)), against the same floor; forward only
-        // (the backward has no cut: the same row would show it under-occupied).
+        // The same tokens as one sequence of T steps: too few blocks for the GPU, so the scan cuts it over
+        // time (a first pass: one more exponential per (t, n)), against the same floors.
         int32_t* d_off1 = device<int32_t>(2);
         const int32_t off1[2] = {0, Tn};
         CUDA_CHECK(cudaMemcpy(d_off1, off1, sizeof off1, cudaMemcpyHostToDevice));
@@ -200,6 +199,12 @@ int main() {
                                         1, Tn, E, N, fwd_scratch, nullptr);
             }),
             fwd_bytes + ckpt_bytes + TE * 4 + 2.0 * Tn * N * 2, 0, exps, fwd_bytes);  // + pass 1's u, dt, B, C
+        row("scan bwd, 1 x 8192 (cut)", time_ms([&] {
+                gpu::scan_backward<bf16>(du, E, ddt, E, ddbc + R, ddbc + R + N, P, dxz + E, 2 * E, dA, dD, dbias, scratch, y, E,
+                                         ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off1, 1,
+                                         Tn, E, N, nullptr);
+            }),
+            bwd_bytes + ckpt_bytes + partial_bytes + TE * 6 + Tn * N * 2, 0, exps, bwd_bytes);  // + pass 1's dt, z, dout, C
         cudaFree(d_off1);
         for (void* p : {(void*)u, (void*)dt, (void*)dbc, (void*)xz, (void*)y, (void*)du, (void*)ddt, (void*)ddbc, (void*)dxz,
                         (void*)A_log, (void*)Dv, (void*)bias, (void*)dA, (void*)dD, (void*)dbias, (void*)ckpt, (void*)scratch, (void*)fwd_scratch})

@@ -9,8 +9,8 @@
 
 #include "cuda_test.h"
 
-// seg_len: the forward's cut over time (0: as the launcher chooses for the simulator's 132 SMs, which cuts
-// these small batches; 1 << 30: no cut; else segments of seg_len steps).
+// seg_len: the cut over time, forward and backward (0: as the launchers choose for the simulator's 132
+// SMs, which cuts these small batches; 1 << 30: no cut; else segments of seg_len steps).
 template <class T>
 static void check_scan(const std::vector<int>& lens, int E, int N, int seg_len = 1 << 30) {
     std::string tag = std::string(type_name<T>()) + " E" + std::to_string(E) + " N" + std::to_string(N) + " seg" +
@@ -42,7 +42,7 @@ static void check_scan(const std::vector<int>& lens, int E, int N, int seg_len =
                          d_D.p, d_bias.p, d_off.p, B, Tn, E, N, fwd_scratch.p, nullptr, seg_len);
     gpu::scan_backward<T>(d_du.p, E, d_ddt.p, E, d_ddbc.p + R, d_ddbc.p + R + N, P, d_dxz.p + E, ldz, d_dA.p, d_dD.p,
                           d_dbias.p, scratch.p, d_dout.p, E, ckpt.p, d_u.p, E, d_dt.p, E, d_dbc.p + R, d_dbc.p + R + N, P,
-                          d_xz.p + E, ldz, d_A.p, d_D.p, d_bias.p, d_off.p, B, Tn, E, N, nullptr);
+                          d_xz.p + E, ldz, d_A.p, d_D.p, d_bias.p, d_off.p, B, Tn, E, N, nullptr, seg_len);
 
     std::vector<float> out((size_t)Tn * E), du((size_t)Tn * E), ddt((size_t)Tn * E), ddbc((size_t)Tn * P), dxz((size_t)Tn * ldz);
     std::vector<float> dA = dA0, dD = dD0, dbias = dbias0;
@@ -87,6 +87,8 @@ TEST_CASE("cuda selective scan forward/backward vs CPU, edge shapes: lengths at 
     check_scan<float>({24}, 64, 4);                                // two whole 32-channel blocks, N 4
 }
 TEST_CASE("cuda selective scan forward/backward vs CPU, long sequences cut over time (segment summaries folded)") {
+    // Forward: summaries (decay, end state) folded forwards; backward: (decay, adjoint at the first step)
+    // folded backwards, and the parameter gradients summed over (sequence, segment) rows.
     check_scan<float>({1, 37, 300}, 37, 16, 0);          // as chosen for the simulator's 132 SMs (segments of 64)
     check_scan<float>({256, 5, 513, 512}, 21, 8, 96);    // segments of 96: ends inside tiles and between chunks
     check_scan<float>({700, 64, 65}, 33, 12, 128);       // a sequence of exactly one segment, one just past
