@@ -22,7 +22,7 @@
 // once per (t, e)); each thread runs h = 2^(delta A_n log2 e) h + (delta u) B_n, y_g += C_n h, and
 // leaves y_g in shared memory; the block writes out = (sum_g y_g + D u) SiLU(z). Cached for backward:
 // h at the end of every full 8-step chunk, ckpt [chunks, E, N] fp32 (8 bytes per (t, e) at N 16).
-// Long sequences in small batches (fewer than 4 blocks per SM: at E 1536, fewer than 11 sequences on
+// Long sequences in small batches (fewer than 2 blocks per SM: at E 1536, fewer than 6 sequences on
 // 132 SMs) are chunked over time: each sequence is cut into segments of seg_len steps, grid z. Pass 1
 // runs every segment but the last from h = 0 and keeps its summary, the pair (prod_t a_t, h_end) per
 // (channel, state) = (2^(A_n log2 e sum_t delta_t), h_end); pass 2 runs every segment again from its
@@ -90,7 +90,8 @@ constexpr int SCAN_THREADS = SCAN_CHANNELS * SCAN_SPLIT;
 constexpr int SF_TILE = 32;        // forward: steps staged in shared memory at a time
 constexpr int SB_TILE = 16;        // backward: steps staged at a time (SB_TILE / SCAN_CK sub-tiles)
 constexpr int SB_NS = SCAN_N_MAX / SCAN_SPLIT;  // backward: states per thread (4; those >= N are idle)
-constexpr int SF_MIN_BLOCKS_PER_SM = 4;  // below this many blocks per SM, long sequences are cut over time
+constexpr int SF_CUT_BLOCKS_PER_SM = 2;   // below this many blocks per SM, long sequences are cut over time
+constexpr int SF_CUT_TARGET_PER_SM = 4;   // into segments that make about this many
 constexpr int SF_SEG_MIN = 64;           // into segments of at least this many steps (a multiple of SF_TILE)
 static_assert(SF_TILE % SCAN_CK == 0 && SB_TILE % SCAN_CK == 0, "checkpoints fall on sub-tile ends");
 static_assert(SB_NS == 4 && SCAN_CHANNELS % 8 == 0, "reduce_scatter8: 8 channels x 4 groups per warp");
@@ -565,9 +566,9 @@ static void check_scan_n(int N) {
     }
 }
 
-// Long sequences in small batches: below SF_MIN_BLOCKS_PER_SM blocks per SM, each sequence is cut into
-// segments of seg_len steps (a multiple of SF_TILE, at least SF_SEG_MIN) so that about that many blocks
-// run, forward and backward; 0: no cut. The cut costs a first pass over the data (one more exponential
+// Long sequences in small batches: below SF_CUT_BLOCKS_PER_SM blocks per SM (8 warps), each sequence is
+// cut into segments of seg_len steps (a multiple of SF_TILE, at least SF_SEG_MIN) so that about
+// SF_CUT_TARGET_PER_SM blocks per SM run, forward and backward; 0: no cut. The cut costs a first pass over the data (one more exponential
 // per (t, n) forward, per (t, n) of all segments but the first backward), so it is taken only where
 // parallelism is short.
 static int scan_segment_length(int B, int Tn, int E) {
@@ -577,8 +578,8 @@ static int scan_segment_length(int B, int Tn, int E) {
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     }
-    const long groups = ceil_div(E, SCAN_CHANNELS), want = (long)SF_MIN_BLOCKS_PER_SM * sms;
-    if (groups * B >= want) return 0;
+    const long groups = ceil_div(E, SCAN_CHANNELS), want = (long)SF_CUT_TARGET_PER_SM * sms;
+    if (groups * B >= (long)SF_CUT_BLOCKS_PER_SM * sms) return 0;
     const long seg = std::max<long>(SF_SEG_MIN, groups * Tn / want / SF_TILE * SF_TILE);
     return seg >= Tn ? 0 : (int)seg;
 }
