@@ -68,7 +68,8 @@
 //     registers, 32 KB shared memory: 6 blocks = 24 warps per SM, 768 blocks in one wave);
 //   backward ~41: the sub-tile 27 (FFMA 7, FMUL 6, FSEL 3.5 and SHFL 1.75 for the channel sums, LDS/STS
 //     2.6, MUFU 1), staging 9 and the epilogue with the partial sums 4.6 -> ~4.3x its floor (128
-//     registers, 47 KB shared memory: 4 blocks = 16 warps per SM). The FP work of the adjoint alone
+//     registers by __launch_bounds__, 24 bytes spilled, read a few times per tile, outside the step
+//     loops; 47 KB shared memory: 4 blocks = 16 warps per SM). The FP work of the adjoint alone
 //     (~13 FFMA/FMUL per (t, n) against 1 exponential, at 8 FP lanes per MUFU lane) puts any
 //     backward of this form above 1.5x of an exponential-only floor.
 // The versions before this one (cub::BlockScan per state and chunk, one channel per 64-thread block
