@@ -69,9 +69,11 @@
 //   backward ~41: the sub-tile 27 (FFMA 7, FMUL 6, FSEL 3.5 and SHFL 1.75 for the channel sums, LDS/STS
 //     2.6, MUFU 1), staging 9 and the epilogue with the partial sums 4.6 -> ~4.3x its floor (128
 //     registers by __launch_bounds__, 24 bytes spilled, read a few times per tile, outside the step
-//     loops; 47 KB shared memory: 4 blocks = 16 warps per SM). The FP work of the adjoint alone
-//     (~13 FFMA/FMUL per (t, n) against 1 exponential, at 8 FP lanes per MUFU lane) puts any
-//     backward of this form above 1.5x of an exponential-only floor.
+//     loops; 47 KB shared memory: 4 blocks = 16 warps per SM). The arithmetic alone, at its
+//     minimum, is 3 FP instructions per (t, n) to recompute h, 9 for the adjoint and its gradient terms
+//     and 2 to add the dB, dC terms over channels, plus the MUFU op: >= 15 issue slots, 15/128 clk
+//     per SM against 1.19/16 for the MUFU, so no backward that recomputes a_t can come within 1.5x of
+//     the exponentials-only floor (>= 1.58x); counted in issue slots this one is ~2.7x that bound.
 // The versions before this one (cub::BlockScan per state and chunk, one channel per 64-thread block
 // forward, 2-byte column reads) issued ~60 (forward) and ~155 (backward) per (t, n), plus barriers.
 // None of these figures has been measured on a GPU yet: they count instructions, not time.
