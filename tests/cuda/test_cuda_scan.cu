@@ -94,3 +94,13 @@ TEST_CASE("cuda selective scan forward/backward vs CPU, long sequences cut over 
     check_scan<float>({700, 64, 65}, 33, 12, 128);       // a sequence of exactly one segment, one just past
     check_scan<__nv_bfloat16>({1, 37, 300}, 37, 16, 64);
 }
+TEST_CASE("cuda selective scan forward/backward vs CPU, random shapes") {
+    std::mt19937 rng(20261129);
+    for (int trial = 0; trial < 6; trial++) {
+        std::vector<int> lens(1 + rng() % 4);
+        for (int& l : lens) l = 1 + (int)(rng() % 200);
+        const int E = 1 + (int)(rng() % 70), N = 1 + (int)(rng() % 16);
+        const int cuts[4] = {1 << 30, 0, 64, 96};
+        check_scan<float>(lens, E, N, cuts[trial % 4]);
+    }
+}
