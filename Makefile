@@ -43,15 +43,18 @@ deps-missing:
 .PHONY: deps-missing
 
 # ---- Library, programs, tests -----------------------------------------------------------------------
-# Every src/**/*.cpp is part of the engine library except the programs (src/*_main.cpp), which become
-# build/bin/<name>; the two user-facing ones, rerank and train, are also linked at the top (./rerank,
-# ./train) by `make` (./train is a link, not a target: `make train` is the main job).
-LIB_SRC   := $(filter-out %_main.cpp src/cuda_none.cpp,$(wildcard src/*.cpp src/*/*.cpp))
+# Every src/<part>/**/*.cpp is part of the engine library except the programs (src/programs/*_main.cpp),
+# which become build/bin/<name>, and the CUDA stand-in (src/backend/cuda_none.cpp); the two user-facing
+# programs, rerank and train, are also linked at the top (./rerank, ./train) by `make` (./train is a
+# link, not a target: `make train` is the main job). Test-support code (tests/support/) is linked into
+# the tests and the tokenize program only.
+LIB_SRC   := $(filter-out src/programs/% src/backend/cuda_none.cpp,$(wildcard src/*/*.cpp src/*/*/*.cpp))
 LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
-PROGRAMS  := $(patsubst src/%_main.cpp,$(BUILD)/bin/%,$(wildcard src/*_main.cpp))
+PROGRAMS  := $(patsubst src/programs/%_main.cpp,$(BUILD)/bin/%,$(wildcard src/programs/*_main.cpp))
 TOP       := $(filter rerank train,$(notdir $(PROGRAMS)))
+SUPPORT_OBJ := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/support/*.cpp))
 TEST_SRC  := $(wildcard tests/test_*.cpp) tests/main.cpp
-TEST_OBJ  := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
+TEST_OBJ  := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(SUPPORT_OBJ)
 
 # Commands run by `make test`, each a shell command line; fragments append to it. The runner sums the
 # doctest counts (or counts exit status for commands that are not doctest binaries).
@@ -71,7 +74,13 @@ $(BUILD)/libengine.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/%: $(BUILD)/src/%_main.o $(BUILD)/libengine.a
+$(BUILD)/bin/%: $(BUILD)/src/programs/%_main.o $(BUILD)/libengine.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# The tokenize program reads the tokenizer's reference files through the tests' support code.
+$(BUILD)/src/programs/tokenize_main.o: CXXFLAGS += -Itests
+$(BUILD)/bin/tokenize: $(BUILD)/src/programs/tokenize_main.o $(SUPPORT_OBJ) $(BUILD)/libengine.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -79,21 +88,21 @@ $(BUILD)/test_engine: $(TEST_OBJ) $(BUILD)/libengine.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 # Fragments owned by parts of the engine (the simulator, the CUDA backend, the data builder).
-include $(wildcard src/*.mk cuda/*.mk cuda/sim/*.mk)
+include $(wildcard src/*/*.mk cuda/*.mk cuda/sim/*.mk)
 
 # ./train and ./rerank run on the CPU or on the GPU (--device). With nvcc on the PATH they are linked
 # with the cuda backend: cuda/*.cu compiled by nvcc for sm_90 (cuda.mk's GPU objects, shared with
 # nvcc-check) and cuBLAS and the CUDA runtime, found through an rpath; they still run on a machine
-# without a GPU (--device auto then takes the CPU). Without nvcc, src/cuda_none.cpp stands in and
+# without a GPU (--device auto then takes the CPU). Without nvcc, src/backend/cuda_none.cpp stands in and
 # --device cuda says that the build has no CUDA backend.
 ifneq ($(NVCC),)
 BACKEND_OBJ    := $(GPU_KERNEL_OBJ)
 BACKEND_LDLIBS := $(GPU_LDLIBS)
 else
-BACKEND_OBJ    := $(BUILD)/src/cuda_none.o
+BACKEND_OBJ    := $(BUILD)/src/backend/cuda_none.o
 BACKEND_LDLIBS := $(LDLIBS)
 endif
-$(BUILD)/bin/train $(BUILD)/bin/rerank: $(BUILD)/bin/%: $(BUILD)/src/%_main.o $(BACKEND_OBJ) $(BUILD)/libengine.a
+$(BUILD)/bin/train $(BUILD)/bin/rerank: $(BUILD)/bin/%: $(BUILD)/src/programs/%_main.o $(BACKEND_OBJ) $(BUILD)/libengine.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(BACKEND_LDLIBS)
 

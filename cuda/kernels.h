@@ -19,7 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "optim.h"
+#include "core/optim.h"
 #include "runtime.h"
 
 namespace gpu {

@@ -27,9 +27,9 @@
 #include <memory>
 #include <type_traits>
 
-#include "cuda_backend.h"
+#include "backend/backend.h"
 #include "kernels.h"
-#include "mamba_orchestration.h"
+#include "models/mamba/orchestration.h"
 
 namespace {
 

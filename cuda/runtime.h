@@ -22,7 +22,7 @@
 #include <cuda_runtime.h>
 
 #include "sim/launch.h"
-#include "tensor.h"
+#include "core/tensor.h"
 
 #define CUDA_CHECK(expr)                                                                               \
     do {                                                                                               \

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "bm25.h"
-#include "collection.h"
+#include "ir/bm25.h"
+#include "ir/collection.h"
 
 TEST_CASE("collection: SHA-1 test vectors (FIPS 180-4) and the split buckets (values from Python hashlib)") {
     CHECK(sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "common.h"
+#include "core/common.h"
 
 TEST_CASE("AtomicFile: the target appears only on commit, the temporary is removed otherwise") {
     auto dir = std::filesystem::temp_directory_path() / "engine_test_common";

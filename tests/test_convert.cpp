@@ -2,7 +2,7 @@
 // tools/make_converter_fixture.py) loads in the engine and reproduces Hugging Face's final hidden state.
 #include <doctest/doctest.h>
 
-#include "model_io.h"
+#include "models/mamba/mamba_io.h"
 #include "test_util.h"
 
 TEST_CASE("converter: a converted Hugging Face checkpoint matches its last_hidden_state") {

@@ -9,7 +9,7 @@
 #include <functional>
 
 #include "cpu/fastmath.h"
-#include "rng.h"
+#include "core/rng.h"
 
 using namespace cpu;
 

@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <functional>
 
-#include "common.h"
-#include "formats.h"
-#include "metrics.h"
+#include "core/common.h"
+#include "ir/formats.h"
+#include "ir/metrics.h"
 
 namespace fs = std::filesystem;
 

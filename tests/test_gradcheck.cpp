@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "cpu/layers.h"
-#include "mamba.h"
-#include "rng.h"
+#include "models/mamba/mamba.h"
+#include "core/rng.h"
 #include "test_util.h"
 
 using Vec = std::vector<double>;

@@ -3,7 +3,7 @@
 // the document and the query (folded, first 5 characters, no stopwords or punctuation).
 #include <doctest/doctest.h>
 
-#include "input.h"
+#include "text/input.h"
 
 TEST_CASE("input: pieces equal the whole string, flags mark shared words") {
     Tokenizer tok = tokenizer_load("weights/tokenizer.json");

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "cpu/layers.h"
-#include "rng.h"
+#include "core/rng.h"
 #include "test_util.h"
 
 // Round to bf16, nearest even, as VCVTNE2PS2BF16 does (denormal inputs read as zero; NaN stays NaN).

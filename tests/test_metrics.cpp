@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "metrics.h"
+#include "ir/metrics.h"
 
 static const char* kDir = "tests/fixtures/metrics/";
 

@@ -2,8 +2,8 @@
 // same score, so neither the conv window nor the scan state crosses a sequence boundary.
 #include <doctest/doctest.h>
 
-#include "mamba.h"
-#include "rng.h"
+#include "models/mamba/mamba.h"
+#include "core/rng.h"
 #include "test_util.h"
 
 TEST_CASE("packing: each sequence scores the same alone and inside a packed batch") {

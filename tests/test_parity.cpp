@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "cpu/layers.h"
-#include "mamba.h"
-#include "model_io.h"
-#include "optim.h"
+#include "models/mamba/mamba.h"
+#include "models/mamba/mamba_io.h"
+#include "core/optim.h"
 #include "test_util.h"
 
 static const char* FIXTURE = "tests/fixtures/mamba_reference.bin";

@@ -13,9 +13,9 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "common.h"
-#include "tokenizer.h"
-#include "tokenizer_fixtures.h"
+#include "core/common.h"
+#include "text/tokenizer.h"
+#include "support/tokenizer_fixtures.h"
 
 namespace {
 

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "common.h"
-#include "model_io.h"
-#include "trainer.h"
+#include "core/common.h"
+#include "models/mamba/mamba_io.h"
+#include "train/trainer.h"
 
 namespace fs = std::filesystem;
 

@@ -79,7 +79,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "common.h"
+#include "core/common.h"
 #include "cpu/layers.h"
 
 namespace cpu {

@@ -50,7 +50,7 @@
 
 #include <cstring>
 
-#include "common.h"
+#include "core/common.h"
 #include "cpu/fastmath.h"
 #include "cpu/layers.h"
 

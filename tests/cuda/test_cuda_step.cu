@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cuda_backend.h"
+#include "backend/backend.h"
 #include "cuda_test.h"
-#include "mamba.h"
-#include "trainer.h"
+#include "models/mamba/mamba.h"
+#include "train/trainer.h"
 
 namespace {
 
