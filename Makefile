@@ -84,7 +84,8 @@ $(BUILD)/bin/tokenize: $(BUILD)/src/programs/tokenize_main.o $(SUPPORT_OBJ) $(BU
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/test_engine: $(TEST_OBJ) $(BUILD)/libengine.a
+# The CPU tests run without the CUDA backend (src/backend/cuda_none.cpp); the simulator binary has it.
+$(BUILD)/test_engine: $(TEST_OBJ) $(BUILD)/src/backend/cuda_none.o $(BUILD)/libengine.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 # Fragments owned by parts of the engine (the simulator, the CUDA backend, the data builder).

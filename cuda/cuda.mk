@@ -4,7 +4,7 @@
 # the tests compare against. `make test` runs the binary under SIM_ORDER fwd, rev and rand, and rand
 # with blocks on two OS threads (SIM_THREADS=2: blocks that race on one location would disagree).
 # The nvcc build of the same sources for a real GPU is tests/gpu_check.sh (make gpu-check); its kernel
-# objects (GPU_KERNEL_OBJ, with cuda/model.cu, the cuda backend) and GPU_LDLIBS are also what ./train
+# objects (GPU_KERNEL_OBJ, with cuda/backend.cu and cuda/mamba_model.cu, the cuda backend) and GPU_LDLIBS are also what ./train
 # and ./rerank are linked with (Makefile).
 
 SIM_SEED        ?= 20261129

@@ -5,7 +5,7 @@
 #      sources the simulator runs) and the microbenchmarks (cuda/bench/bench_cuda.cu), linked with
 #      cuBLAS and the CPU backend (make build/gpu/test_cuda_gpu build/gpu/bench_cuda);
 #   2. runs every CUDA test on the GPU against the CPU backend, fp32 and bf16, including the cuda
-#      backend's whole training step (cuda/model.cu, through the entry points ./train calls) against the
+#      backend's whole training step (cuda/mamba_model.cu, through the entry points ./train calls) against the
 #      CPU's train_step;
 #   3. runs the kernel microbenchmarks (GB/s against the measured copy bandwidth, TFLOP/s against the
 #      measured bf16 GEMM rate, the selective scan against its floor);

@@ -2,7 +2,7 @@
 // tools/make_converter_fixture.py) loads in the engine and reproduces Hugging Face's final hidden state.
 #include <doctest/doctest.h>
 
-#include "models/mamba/mamba_io.h"
+#include "models/mamba/mamba.h"
 #include "test_util.h"
 
 TEST_CASE("converter: a converted Hugging Face checkpoint matches its last_hidden_state") {
@@ -10,7 +10,7 @@ TEST_CASE("converter: a converted Hugging Face checkpoint matches its last_hidde
     MambaConfig c = mamba_config_from(f);
     Mamba<float> m;
     mamba_setup(m, c, false);
-    mamba_load_params(m, f);
+    load_params(m.ptable, m.params.data, f);
     const WTensor* tok = f.find("ref.tokens");
     REQUIRE(tok);
     Batch b;

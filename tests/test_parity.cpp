@@ -8,8 +8,10 @@
 
 #include "cpu/layers.h"
 #include "models/mamba/mamba.h"
-#include "models/mamba/mamba_io.h"
+#include "models/mamba/mamba.h"
+#include "models/registry.h"
 #include "core/optim.h"
+#include "train/trainer.h"
 #include "test_util.h"
 
 static const char* FIXTURE = "tests/fixtures/mamba_reference.bin";
@@ -46,7 +48,7 @@ TEST_CASE("parity with PyTorch: forward, loss and every gradient") {
     const int G = (int)f.config_value("group_size");
     Mamba<float> m;
     mamba_setup(m, c, true);
-    mamba_load_params(m, f);
+    load_params(m.ptable, m.params.data, f);
     Batch batch = fixture_batch(f);
     mamba_setup_acts(m, batch.T(), batch.B(), max_len_of(batch));
     std::printf("parity: D %d L %d N %d K %d E %d R %d V %d, %d sequences, %d tokens\n", c.D, c.L, c.N, c.K, c.E, c.R,
@@ -86,37 +88,35 @@ TEST_CASE("parity with PyTorch: forward, loss and every gradient") {
     CHECK(n_checked == (int)m.ptable.specs.size());
 }
 
+// Through the trainer's own step (src/train/trainer.cpp: zero, forward, loss, backward, AdamW), on the
+// family-neutral model, as ./train runs it.
 TEST_CASE("parity with PyTorch: 3 AdamW steps with clipping and the warmup/decay schedule") {
     WeightsFile f = weights_load(FIXTURE);
-    MambaConfig c = mamba_config_from(f);
     const int G = (int)f.config_value("group_size");
     AdamWConfig oc;
     oc.lr = (float)f.config_value("lr"), oc.beta1 = (float)f.config_value("beta1");
     oc.beta2 = (float)f.config_value("beta2"), oc.eps = (float)f.config_value("adam_eps");
     oc.weight_decay = (float)f.config_value("weight_decay"), oc.clip = (float)f.config_value("clip");
     oc.warmup = (int64_t)f.config_value("warmup"), oc.total_steps = (int64_t)f.config_value("steps");
-    Mamba<float> m;
-    mamba_setup(m, c, true);
-    mamba_load_params(m, f);
+    Model m = model_from_file(f, true);
     Batch batch = fixture_batch(f);
-    mamba_setup_acts(m, batch.T(), batch.B(), max_len_of(batch));
+    model_setup_acts(m, batch.T(), batch.B(), max_len_of(batch));
     const float* ref_losses = ref(f, "ref.losses");
     const float* ref_norms = ref(f, "ref.grad_norms");
+    TrainState st;
     for (int step = 0; step < oc.total_steps; step++) {
-        std::memset(m.grads.data, 0, sizeof(float) * m.ptable.total);
-        const float* scores = mamba_forward(m, batch);
-        float loss = (float)cpu::group_softmax_ce(m.a.dscores, scores, batch.B(), G);
-        mamba_backward(m, m.a.dscores);
-        float norm = (float)adamw_step(oc, m.ptable, m.params.data, m.grads.data, m.opt_m.data, m.opt_v.data, step);
+        double norm_d = 0;
+        float loss = (float)train_step(m, oc, st, batch, G, &norm_d), norm = (float)norm_d;
         std::printf("  step %d: loss %.7f (torch %.7f), grad norm %.6f (torch %.6f, clip %.2f)\n", step, loss,
                     ref_losses[step], norm, ref_norms[step], oc.clip);
         CHECK(rel_err(&loss, ref_losses + step, 1) <= 1e-5);
         CHECK(rel_err(&norm, ref_norms + step, 1) <= 1e-4);
         CHECK(norm > oc.clip);  // clipping was active
     }
-    for (size_t k = 0; k < m.ptable.specs.size(); k++) {
-        const TensorSpec& s = m.ptable.specs[k];
-        double e = report("param after 3 steps " + s.name, m.params.data + m.ptable.offsets[k],
+    CHECK(st.step == oc.total_steps);
+    for (size_t k = 0; k < m.ptable->specs.size(); k++) {
+        const TensorSpec& s = m.ptable->specs[k];
+        double e = report("param after 3 steps " + s.name, m.params + m.ptable->offsets[k],
                           ref(f, "ref.final." + s.name), s.numel(), 1e-5);
         CHECK_MESSAGE(e <= 1e-5, s.name);
     }

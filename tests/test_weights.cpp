@@ -8,15 +8,16 @@
 #include <unistd.h>
 
 #include "core/common.h"
-#include "models/mamba/mamba_io.h"
+#include "models/mamba/mamba.h"
+#include "models/registry.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
 
-static MambaConfig tiny_config() {
+static ModelConfig tiny_config() {
     MambaConfig c;
     c.D = 16, c.L = 2, c.N = 4, c.K = 4, c.E = 32, c.R = 2, c.V = 40, c.match = 1;
-    return c;
+    return model_config(c);
 }
 
 static std::string tmpdir() {
@@ -28,14 +29,11 @@ static std::string tmpdir() {
 static std::string slurp(const std::string& p) { return read_file(p, "test"); }
 static void spit(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
-// Loads `path` as a Mamba reranker the way ./rerank does; returns the error message ("" if none).
+// Loads `path` as a reranker the way ./rerank does; returns the error message ("" if none).
 static std::string load_error(const std::string& path) {
     try {
         WeightsFile f = weights_load(path);
-        MambaConfig c = mamba_config_from(f);
-        Mamba<float> m;
-        mamba_setup(m, c, false);
-        mamba_load_params(m, f);
+        model_from_file(f, false);
         return "";
     } catch (const WeightsError& e) {
         return e.what();
@@ -52,19 +50,18 @@ static void expect_error(const std::string& what, const std::string& path, const
 
 TEST_CASE("weights.bin: round trip of parameters, config, tokenizer and template") {
     std::string dir = tmpdir(), path = dir + "/model.bin";
-    Mamba<float> m;
-    mamba_setup(m, tiny_config(), false);
-    mamba_init_random(m, 3);
+    Model m = model_create(mamba_family, tiny_config(), false);
+    model_init_random(m, 3);
     ModelExtras x{"{\"model\": {}}", "Document: {doc}\n\nQuery: {query}", 128, 0.25};
     save_model(path, m, x);
     WeightsFile f = weights_load(path);
     MambaConfig c = mamba_config_from(f);
     CHECK(c.D == 16);
     CHECK(c.match == 1);
-    Mamba<float> m2;
-    mamba_setup(m2, c, false);
-    mamba_load_params(m2, f);
-    CHECK(std::memcmp(m.params.data, m2.params.data, sizeof(float) * m.ptable.total) == 0);
+    Model m2 = model_from_file(f, false);
+    CHECK(m2.family == &mamba_family);
+    CHECK(m2.cfg == m.cfg);
+    CHECK(std::memcmp(m.params, m2.params, sizeof(float) * m.ptable->total) == 0);
     ModelExtras y = load_extras(f);
     CHECK(y.tokenizer_json == x.tokenizer_json);
     CHECK(y.input_template == x.input_template);
@@ -77,9 +74,8 @@ TEST_CASE("weights.bin: round trip of parameters, config, tokenizer and template
 
 TEST_CASE("weights.bin: bad files are clean one-line errors") {
     std::string dir = tmpdir(), good = dir + "/good.bin", bad = dir + "/bad.bin";
-    Mamba<float> m;
-    mamba_setup(m, tiny_config(), false);
-    mamba_init_random(m, 3);
+    Model m = model_create(mamba_family, tiny_config(), false);
+    model_init_random(m, 3);
     save_model(good, m, {"{}", "t", 0, -1});
     const std::string bytes = slurp(good);
     REQUIRE(load_error(good).empty());
@@ -115,40 +111,40 @@ TEST_CASE("weights.bin: bad files are clean one-line errors") {
     // Well-formed files that do not describe this model.
     {
         WeightsWriter w;
-        mamba_config_to(w, m.cfg);
-        mamba_add_params(w, m);
+        config_to(w, m.cfg);
+        add_params(w, m);
         w.tensors[3].shape = {w.tensors[3].shape[0] / 2, 2 * w.tensors[3].shape[1]};  // same bytes, other shape
         w.write(bad);
         expect_error("shape mismatch", bad, "has shape");
     }
     {
         WeightsWriter w;
-        mamba_config_to(w, m.cfg);
-        mamba_add_params(w, m);
+        config_to(w, m.cfg);
+        add_params(w, m);
         w.tensors.erase(w.tensors.begin() + 5);
         w.write(bad);
         expect_error("missing tensor", bad, "is missing");
     }
     {
         WeightsWriter w;
-        mamba_config_to(w, m.cfg);
+        config_to(w, m.cfg);
         w.set("d_model", -3);
         w.write(bad);
         expect_error("config out of range", bad, "config d_model = -3");
     }
     {
         WeightsWriter w;
-        mamba_config_to(w, m.cfg);
+        config_to(w, m.cfg);
         w.config.erase(w.config.begin() + 1);
         w.write(bad);
         expect_error("config key missing", bad, "config key n_layer is missing");
     }
     {
         WeightsWriter w;
-        mamba_config_to(w, m.cfg);
-        w.family = Family::transformer;
+        config_to(w, m.cfg);
+        w.family = (Family)77;
         w.write(bad);
-        expect_error("wrong family", bad, "not a Mamba reranker");
+        expect_error("unknown family", bad, "unknown model family 77");
     }
     fs::remove_all(dir);
 }
@@ -171,28 +167,26 @@ TEST_CASE("checkpoints: a resumed run reproduces an uninterrupted one bit for bi
     const int G = 4, groups = 2, steps = 6;
     AdamWConfig oc;
     oc.lr = 3e-3f, oc.warmup = 2, oc.total_steps = steps;
-    auto fresh = [&](Mamba<float>& m) {
-        mamba_setup(m, tiny_config(), true);
-        mamba_init_random(m, 5);
-        mamba_setup_acts(m, groups * G * 14, groups * G, 14);
+    auto fresh = [&] {
+        Model m = model_create(mamba_family, tiny_config(), true);
+        model_init_random(m, 5);
+        model_setup_acts(m, groups * G * 14, groups * G, 14);
+        return m;
     };
-    Mamba<float> a;
-    fresh(a);
+    Model a = fresh();
     TrainState sa;
     sa.rng = Rng(77);
     std::vector<double> la;
     for (int i = 0; i < steps; i++) la.push_back(train_step(a, oc, sa, synthetic_batch(sa, 40, groups, G), G));
 
-    Mamba<float> b;
-    fresh(b);
+    Model b = fresh();
     TrainState sb;
     sb.rng = Rng(77);
     for (int i = 0; i < steps / 2; i++) train_step(b, oc, sb, synthetic_batch(sb, 40, groups, G), G);
     save_checkpoint(ck, b, {"{}", "t", 0, -1}, sb);
 
-    Mamba<float> c;  // a new process, in effect: fresh buffers, then the checkpoint
-    mamba_setup(c, tiny_config(), true);
-    mamba_setup_acts(c, groups * G * 14, groups * G, 14);
+    Model c = model_create(mamba_family, tiny_config(), true);  // a new process, in effect: fresh buffers
+    model_setup_acts(c, groups * G * 14, groups * G, 14);
     TrainState sc;
     WeightsFile f = weights_load(ck);
     load_checkpoint(f, c, sc);
@@ -204,9 +198,9 @@ TEST_CASE("checkpoints: a resumed run reproduces an uninterrupted one bit for bi
         std::printf("  step %d: loss uninterrupted %.9f, resumed %.9f\n", steps / 2 + i, la[steps / 2 + i], lc[i]);
         CHECK(la[steps / 2 + i] == lc[i]);
     }
-    CHECK(std::memcmp(a.params.data, c.params.data, sizeof(float) * a.ptable.total) == 0);
-    CHECK(std::memcmp(a.opt_m.data, c.opt_m.data, sizeof(float) * a.ptable.total) == 0);
-    CHECK(std::memcmp(a.opt_v.data, c.opt_v.data, sizeof(float) * a.ptable.total) == 0);
-    CHECK(a.params.data[0] != b.params.data[0]);  // training did move the parameters
+    CHECK(std::memcmp(a.params, c.params, sizeof(float) * a.ptable->total) == 0);
+    CHECK(std::memcmp(a.opt_m, c.opt_m, sizeof(float) * a.ptable->total) == 0);
+    CHECK(std::memcmp(a.opt_v, c.opt_v, sizeof(float) * a.ptable->total) == 0);
+    CHECK(a.params[0] != b.params[0]);  // training did move the parameters
     fs::remove_all(dir);
 }

@@ -1,6 +1,8 @@
 #include "core/common.h"
 
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
@@ -73,4 +75,22 @@ std::string read_file(const std::string& path, const char* what) {
 void enable_flush_to_zero() {
 #pragma omp parallel
     _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ (bit 15) | DAZ (bit 6)
+}
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double flag_number(const std::string& flag, const std::string& value, double lo, double hi) {
+    char* end = nullptr;
+    const double x = std::strtod(value.c_str(), &end);
+    if (end == value.c_str() || *end || !(x >= lo && x <= hi))
+        fatal("%s %s: expected a number in [%g, %g]", flag.c_str(), value.c_str(), lo, hi);
+    return x;
+}
+
+int flag_int(const std::string& flag, const std::string& value, double lo, double hi) {
+    const double x = flag_number(flag, value, lo, hi);
+    if (x != std::floor(x)) fatal("%s %s: expected an integer in [%g, %g]", flag.c_str(), value.c_str(), lo, hi);
+    return (int)x;
 }

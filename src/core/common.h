@@ -43,3 +43,11 @@ void enable_flush_to_zero();
 
 // printf into a std::string.
 std::string strfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Seconds on a monotonic clock (for durations).
+double now_seconds();
+
+// A command-line value: a number in [lo, hi], or an integer in [lo, hi]; fatal() naming the flag
+// ("--lr abc: expected a number in [0, 10]") otherwise.
+double flag_number(const std::string& flag, const std::string& value, double lo, double hi);
+int flag_int(const std::string& flag, const std::string& value, double lo, double hi);

@@ -168,7 +168,6 @@ WeightsFile weights_load(const std::string& path) {
     c.end = base + header_size;  // the table must end where the header says
 
     uint32_t family = c.read<uint32_t>("family"), dtype = c.read<uint32_t>("dtype");
-    if (family > 2) f.fail(strfmt("unknown model family %u", family));
     if (dtype > 1) f.fail(strfmt("unknown parameter dtype %u", dtype));
     f.family = (Family)family, f.dtype = (DType)dtype;
     uint32_t n_config = c.read<uint32_t>("config count"), n_tensors = c.read<uint32_t>("tensor count");

@@ -6,7 +6,8 @@
 //   0       8     magic "RRNKWTS\n"
 //   8       4     u32 version = 1
 //   12      4     u32 header_size: bytes from offset 0 to the end of the tensor table
-//   16      4     u32 family: 1 = Mamba-1 reranker, 2 = transformer reranker, 0 = no model (fixtures)
+//   16      4     u32 family: 1 = Mamba-1 reranker, 2 = transformer reranker, 0 = no model (fixtures);
+//                 the loader accepts any id, src/models/registry.h says which it can run
 //   20      4     u32 dtype of the model parameters: 0 = f32, 1 = bf16
 //   24      4     u32 n_config
 //   28      4     u32 n_tensors
@@ -18,7 +19,7 @@
 //   then the tensor data, each tensor 64-byte aligned; the file ends at the last tensor's end.
 // Tensor dtypes: 0 f32, 1 bf16, 2 u8 (raw bytes: the tokenizer.json, the input template), 3 i64.
 //
-// What a reranker file holds: the config keys of its family (mamba.cpp: d_model, n_layer, ...), the
+// What a reranker file holds: the config keys of its family (ModelFamily::config_keys, core/model.h), the
 // parameters under their Hugging Face names, "tokenizer.json" and "template" as u8 tensors, and
 // optional settings (max_len, fuse_weight). A training checkpoint adds "optim.m", "optim.v" (f32, the
 // AdamW moments, laid out as the parameter table) and "train.state" (i64: step, RNG, data position).

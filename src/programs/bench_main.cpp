@@ -1,9 +1,12 @@
-// CPU benchmark of the Mamba reranker: reranking forward throughput (sequences/s) and training-step
-// throughput (tokens/s) at a given shape. Used by `make bench`
-// (tools/bench_torch.py runs it beside PyTorch on the same weights and prints the ratios).
+// CPU benchmark of a reranker of any family: reranking forward throughput (sequences/s) and
+// training-step throughput (tokens/s) at a given shape. Used by `make bench` (tools/bench_torch.py
+// runs it beside PyTorch on the same weights and prints the ratios).
 //
 //   build/bin/bench [--weights FILE | --shape 130m|tiny] [--len 512] [--batch 4] [--group 4]
 //                   [--iters 3] [--threads N] [--precision fp32|bf16] [--no-train] [--json]
+//
+// --weights takes any family's file; --shape builds a randomly initialised Mamba-1 of mamba-130m's shape
+// (D 768, 24 layers, E 1536, R 48, V 50280) or the demo's (D 128, 3 layers, V 4096).
 //   build/bin/bench --gemm [--threads N]
 //   build/bin/bench --scan [--len 128] [--batch 64] [--threads N]
 //
@@ -21,7 +24,6 @@
 // initialisation), as ms per call and ns per (token, channel, state) element per thread.
 #include <omp.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -31,32 +33,35 @@
 
 #include "core/common.h"
 #include "cpu/layers.h"
-#include "models/mamba/mamba_io.h"
+#include "core/model.h"
+#include "models/mamba/mamba.h"
+#include "models/registry.h"
 #include "core/rng.h"
 #include "train/trainer.h"
 
-static double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Forward FLOPs per token of the GEMMs (the scan, conv and norms are O(E*N) and O(D) per token).
-static double gemm_flops_per_token(const MambaConfig& c) {
-    double per_layer = 2.0 * (2.0 * c.E * c.D + (double)(c.R + 2 * c.N) * c.E + (double)c.R * c.E + (double)c.D * c.E);
-    return per_layer * c.L;
+// Forward FLOPs per token of the GEMMs: 2 per element of every weight matrix that multiplies each
+// token (the 2-D tensors other than embedding tables and the head); the scan, conv and norms are
+// O(E*N) and O(D) per token, and not counted.
+static double gemm_flops_per_token(const Model& m) {
+    double n = 0;
+    for (const TensorSpec& s : m.ptable->specs)
+        if (s.shape.size() == 2 && s.name.find("embeddings") == std::string::npos && s.name.rfind("score.", 0) != 0)
+            n += (double)s.numel();
+    return 2 * n;
 }
 
 // Seconds per call of f: the minimum over 7 repetitions of a loop of about 30 ms.
 template <class F>
 static double time_min(F&& f) {
     f();
-    double t0 = now();
+    double t0 = now_seconds();
     f();
-    const int n = std::max(1, (int)(0.03 / std::max(now() - t0, 1e-7)));
+    const int n = std::max(1, (int)(0.03 / std::max(now_seconds() - t0, 1e-7)));
     double best = 1e30;
     for (int rep = 0; rep < 7; rep++) {
-        t0 = now();
+        t0 = now_seconds();
         for (int i = 0; i < n; i++) f();
-        best = std::min(best, (now() - t0) / n);
+        best = std::min(best, (now_seconds() - t0) / n);
     }
     return best;
 }
@@ -151,101 +156,113 @@ static int gemm_bench() {
     return 0;
 }
 
-int main(int argc, char** argv) {
-    std::string weights, shape = "130m";
-    int len = 512, batch = 4, group = 4, iters = 3, threads = 0;
-    bool json = false, gemm = false, scan = false, train = true;
-    std::string precision = "fp32";
-    for (int i = 1; i < argc; i++) {
-        std::string a = argv[i];
-        auto next = [&]() -> const char* {
-            if (i + 1 >= argc) fatal("%s needs a value", a.c_str());
-            return argv[++i];
-        };
-        if (a == "--weights") weights = next();
-        else if (a == "--shape") shape = next();
-        else if (a == "--len") len = std::atoi(next());
-        else if (a == "--batch") batch = std::atoi(next());
-        else if (a == "--group") group = std::atoi(next());
-        else if (a == "--iters") iters = std::atoi(next());
-        else if (a == "--threads") threads = std::atoi(next());
-        else if (a == "--json") json = true;
-        else if (a == "--gemm") gemm = true;
-        else if (a == "--scan") scan = true;
-        else if (a == "--no-train") train = false;
-        else if (a == "--precision") precision = next();
-        else fatal("unknown argument %s", a.c_str());
-    }
-    if (len < 1 || batch < 1 || group < 1 || iters < 1) fatal("--len, --batch, --group, --iters must be positive");
-    if (threads > 0) omp_set_num_threads(threads);
-    enable_flush_to_zero();
-    if (gemm) return gemm_bench();
-    if (scan) return scan_bench(batch, len);
-    if (precision == "bf16") {
-        const char* why = nullptr;
-        if (!cpu::amx_available(&why)) fatal("--precision bf16 needs AMX: %s", why);
-        cpu::set_gemm_precision(cpu::GemmPrecision::bf16);
-    } else if (precision != "fp32") {
-        fatal("unknown --precision %s (fp32 or bf16)", precision.c_str());
-    }
-    MambaConfig c;
-    Mamba<float> m;
-    if (!weights.empty()) {
-        try {
-            WeightsFile f = weights_load(weights);
-            c = mamba_config_from(f);
-            mamba_setup(m, c, true);
-            mamba_load_params(m, f);
-        } catch (const WeightsError& e) {
-            fatal("%s", e.what());
-        }
-    } else {
+// The benchmarked model: from a weights file (any family), or a random Mamba-1 of a named shape.
+static Model bench_model(const std::string& weights, const std::string& shape) {
+    try {
+        if (!weights.empty()) return model_from_file(weights_load(weights), true);
+        MambaConfig c;
         if (shape == "130m") c.D = 768, c.L = 24, c.N = 16, c.K = 4, c.E = 1536, c.R = 48, c.V = 50280;
         else if (shape == "tiny") c.D = 128, c.L = 3, c.N = 16, c.K = 4, c.E = 256, c.R = 8, c.V = 4096;
         else fatal("unknown --shape %s (130m or tiny)", shape.c_str());
-        mamba_setup(m, c, true);
-        mamba_init_random(m, 1);
+        Model m = model_create(mamba_family, model_config(c), true);
+        model_init_random(m, 1);
+        return m;
+    } catch (const std::exception& e) {
+        fatal("%s", e.what());
     }
-    const int B = std::max(batch, group) / group * group;
-    mamba_setup_acts(m, B * len, B, len);
+}
+
+// B sequences of len random tokens (and match flags when the model reads them).
+static Batch random_batch(const Model& m, int B, int len) {
     Rng rng(2);
     Batch b;
     b.offsets = {0};
     for (int s = 0; s < B; s++) {
-        for (int t = 0; t < len; t++) b.tokens.push_back((int32_t)rng.below(c.V)), b.match.push_back(rng.below(2));
+        for (int t = 0; t < len; t++) b.tokens.push_back((int32_t)rng.below(m.vocab())), b.match.push_back(rng.below(2));
         b.offsets.push_back(b.offsets.back() + len);
     }
-    if (!c.match) b.match.clear();
+    if (!m.match()) b.match.clear();
+    return b;
+}
 
-    mamba_forward(m, b);  // warm up
-    double t0 = now();
-    for (int i = 0; i < iters; i++) mamba_forward(m, b);
-    double fwd = (now() - t0) / iters;
+struct BenchArgs {
+    std::string weights, shape = "130m", precision = "fp32";
+    int len = 512, batch = 4, group = 4, iters = 3, threads = 0;
+    bool json = false, gemm = false, scan = false, train = true;
+};
+
+static BenchArgs parse_args(int argc, char** argv) {
+    BenchArgs a;
+    for (int i = 1; i < argc; i++) {
+        const std::string k = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) fatal("%s needs a value", k.c_str());
+            return argv[++i];
+        };
+        if (k == "--weights") a.weights = next();
+        else if (k == "--shape") a.shape = next();
+        else if (k == "--len") a.len = flag_int(k, next(), 1, 1 << 20);
+        else if (k == "--batch") a.batch = flag_int(k, next(), 1, 1 << 16);
+        else if (k == "--group") a.group = flag_int(k, next(), 1, 1024);
+        else if (k == "--iters") a.iters = flag_int(k, next(), 1, 1e6);
+        else if (k == "--threads") a.threads = flag_int(k, next(), 1, 4096);
+        else if (k == "--json") a.json = true;
+        else if (k == "--gemm") a.gemm = true;
+        else if (k == "--scan") a.scan = true;
+        else if (k == "--no-train") a.train = false;
+        else if (k == "--precision") a.precision = next();
+        else fatal("unknown argument %s", k.c_str());
+    }
+    return a;
+}
+
+int main(int argc, char** argv) {
+    const BenchArgs a = parse_args(argc, argv);
+    if (a.threads > 0) omp_set_num_threads(a.threads);
+    enable_flush_to_zero();
+    if (a.gemm) return gemm_bench();
+    if (a.scan) return scan_bench(a.batch, a.len);
+    if (a.precision == "bf16") {
+        const char* why = nullptr;
+        if (!cpu::amx_available(&why)) fatal("--precision bf16 needs AMX: %s", why);
+        cpu::set_gemm_precision(cpu::GemmPrecision::bf16);
+    } else if (a.precision != "fp32") {
+        fatal("unknown --precision %s (fp32 or bf16)", a.precision.c_str());
+    }
+    Model m = bench_model(a.weights, a.shape);
+    const int B = std::max(a.batch, a.group) / a.group * a.group, len = a.len, iters = a.iters;
+    model_setup_acts(m, B * len, B, len);
+    const Batch b = random_batch(m, B, len);
+
+    model_forward(m, b);  // warm up
+    double t0 = now_seconds();
+    for (int i = 0; i < iters; i++) model_forward(m, b);
+    const double fwd = (now_seconds() - t0) / iters;
 
     double step = NAN;  // not measured under --no-train (JSON: null)
-    if (train) {
+    if (a.train) {
         AdamWConfig oc;
         oc.total_steps = iters + 1;
         TrainState st;
-        train_step(m, oc, st, b, group);  // warm up
-        t0 = now();
-        for (int i = 0; i < iters; i++) train_step(m, oc, st, b, group);
-        step = (now() - t0) / iters;
+        train_step(m, oc, st, b, a.group);  // warm up
+        t0 = now_seconds();
+        for (int i = 0; i < iters; i++) train_step(m, oc, st, b, a.group);
+        step = (now_seconds() - t0) / iters;
     }
 
-    const double tokens = (double)B * len, gf = gemm_flops_per_token(c) * tokens;
-    if (json) {
-        auto num = [&](double v, const char* f) { return train ? strfmt(f, v) : std::string("null"); };
+    const double tokens = (double)B * len, gf = gemm_flops_per_token(m) * tokens;
+    if (a.json) {
+        auto num = [&](double v, const char* f) { return a.train ? strfmt(f, v) : std::string("null"); };
         std::printf("{\"threads\": %d, \"seqs\": %d, \"len\": %d, \"forward_s\": %.6f, \"train_step_s\": %s, "
                     "\"seqs_per_s\": %.4f, \"train_tokens_per_s\": %s, \"gemm_gflop_fwd\": %.3f}\n",
                     omp_get_max_threads(), B, len, fwd, num(step, "%.6f").c_str(), B / fwd,
                     num(tokens / step, "%.2f").c_str(), gf / 1e9);
     } else {
-        std::printf("engine CPU, %d threads, GEMMs %s: D %d L %d E %d N %d V %d, %d sequences x %d tokens\n",
-                    omp_get_max_threads(), precision.c_str(), c.D, c.L, c.E, c.N, c.V, B, len);
+        std::printf("engine CPU, %d threads, GEMMs %s: %s (%s), %d sequences x %d tokens\n", omp_get_max_threads(),
+                    a.precision.c_str(), m.family->name, m.cfg.describe().c_str(), B, len);
         std::printf("  rerank forward: %.3f s per batch, %.2f sequences/s, GEMM %.1f GFLOP/s\n", fwd, B / fwd,
                     gf / fwd / 1e9);
-        if (train) std::printf("  train step:     %.3f s per batch, %.1f tokens/s, GEMM %.1f GFLOP/s (3x forward FLOPs)\n", step,
+        if (a.train) std::printf("  train step:     %.3f s per batch, %.1f tokens/s, GEMM %.1f GFLOP/s (3x forward FLOPs)\n", step,
                     tokens / step, 3 * gf / step / 1e9);
     }
     return 0;

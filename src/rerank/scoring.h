@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "text/input.h"
-#include "models/mamba/mamba.h"
+#include "core/batch.h"
 
 // A model's forward on whichever backend: writes the B scores of a packed batch (host memory).
 using ScoreFn = std::function<void(const Batch& batch, float* scores)>;

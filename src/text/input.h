@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "models/mamba/mamba.h"
+#include "core/batch.h"
 #include "text/tokenizer.h"
 
 // A document or query encoded once, reused for every pair it is in.

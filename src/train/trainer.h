@@ -1,4 +1,5 @@
-// The training step and training checkpoints, shared by ./train and the tests.
+// The training step and training checkpoints of a model of any family (core/model.h), shared by
+// ./train, the CUDA backend's step (backend/backend.h) and the tests.
 //
 // A checkpoint is a weights.bin (weights.h) holding everything a reranker file holds plus "optim.m" and
 // "optim.v" (the AdamW moments, laid out as the parameter table) and "train.state" (i64: step, the four
@@ -7,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "models/mamba/mamba.h"
+#include "core/model.h"
 #include "core/optim.h"
 #include "core/rng.h"
 #include "core/weights.h"
@@ -19,8 +20,9 @@ struct TrainState {
 };
 
 // One step on one batch of groups of G (positive first): zero the gradients, forward, loss, backward,
-// AdamW. Returns the loss; *grad_norm gets the norm before clipping when not null.
-double train_step(Mamba<float>& m, const AdamWConfig& oc, TrainState& st, const Batch& batch, int G,
+// AdamW. Returns the loss; *grad_norm gets the norm before clipping when not null. m is set up for
+// training, with activations for the batch (model_setup_acts).
+double train_step(Model& m, const AdamWConfig& oc, TrainState& st, const Batch& batch, int G,
                   double* grad_norm = nullptr);
 
 // The parts of a reranker file that are not parameters.
@@ -32,9 +34,10 @@ struct ModelExtras {
 };
 
 // A reranker file (config, parameters, extras). Atomic.
-void save_model(const std::string& path, const Mamba<float>& m, const ModelExtras& x);
+void save_model(const std::string& path, const Model& m, const ModelExtras& x);
 // A training checkpoint: save_model's content plus the optimizer moments and the train state. Atomic.
-void save_checkpoint(const std::string& path, const Mamba<float>& m, const ModelExtras& x, const TrainState& st);
-// Restores parameters, moments and state into m (set up for training with the file's config) and st.
-void load_checkpoint(const WeightsFile& f, Mamba<float>& m, TrainState& st);
+void save_checkpoint(const std::string& path, const Model& m, const ModelExtras& x, const TrainState& st);
+// Restores parameters, moments and state into m (set up for training with the file's config: throws
+// "<path>: ..." when its family or config differs) and st.
+void load_checkpoint(const WeightsFile& f, Model& m, TrainState& st);
 ModelExtras load_extras(const WeightsFile& f);

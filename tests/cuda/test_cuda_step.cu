@@ -1,6 +1,6 @@
-// The cuda backend end to end (cuda/model.cu, through the entry points ./train and ./rerank call,
+// The cuda backend end to end (cuda/mamba_model.cu, through the entry points ./train and ./rerank call,
 // src/cuda_backend.h) against the CPU backend, on a tiny model: both run the one layer order of
-// src/mamba_orchestration.h, so this checks the CUDA policy and the device model, not a second copy
+// src/models/mamba/orchestration.h, so this checks the CUDA policy and the device model, not a second copy
 // of the layers.
 //   - one whole training step (forward, loss, backward, AdamW) in fp32 against the CPU's train_step
 //     (src/trainer.cpp): the loss, the gradient norm, every parameter gradient and every parameter after
@@ -26,7 +26,7 @@ std::vector<float> slice(const std::vector<float>& all, const TensorTable& t, si
 struct StepSetup {
     MambaConfig c;
     Batch batch;
-    Mamba<float> cm;
+    Model cm;
     AdamWConfig oc;  // defaults: lr 1e-3, wd 0.1, clip 1
     static constexpr int G = 3;
     StepSetup(bool training = true) {
@@ -34,9 +34,9 @@ struct StepSetup {
         batch.offsets = offsets_of({1, 37, 300, 5, 20, 9});
         std::mt19937 rng(5);
         for (int t = 0; t < batch.T(); t++) batch.tokens.push_back((int)(rng() % c.V)), batch.match.push_back(rng() % 2);
-        mamba_setup(cm, c, training);
-        mamba_setup_acts(cm, batch.T(), batch.B(), 300);
-        mamba_init_random(cm, 11);
+        cm = model_create(mamba_family, model_config(c), training);
+        model_setup_acts(cm, batch.T(), batch.B(), 300);
+        model_init_random(cm, 11);
         oc.total_steps = 10;
     }
 };
@@ -48,17 +48,16 @@ struct GpuStepResult {
     std::vector<float> grads, params;
 };
 GpuStepResult gpu_step(StepSetup& s, bool bf16) {
-    CudaModel* g = cuda_model_create(s.cm, bf16, s.batch.T(), s.batch.B(), 300);
+    DeviceModel* g = cuda_model_create(s.cm, bf16, s.batch.T(), s.batch.B(), 300);
     GpuStepResult r;
     TrainState st;
     r.loss = cuda_train_step(g, s.oc, st, s.batch, StepSetup::G, &r.norm);
     CHECK(st.step == 1);
-    r.grads.resize(s.cm.ptable.total);
+    r.grads.resize(s.cm.ptable->total);
     cuda_model_grads(g, r.grads.data());
-    Mamba<float> host;  // cuda_model_to_host writes a model of the same config
-    mamba_setup(host, s.c, true);
+    Model host = model_create(mamba_family, s.cm.cfg, true);  // cuda_model_to_host writes a model of the same config
     cuda_model_to_host(g, host);
-    r.params.assign(host.params.data, host.params.data + s.cm.ptable.total);
+    r.params.assign(host.params, host.params + s.cm.ptable->total);
     cuda_model_free(g);
     return r;
 }
@@ -71,9 +70,9 @@ TEST_CASE("cuda backend: one training step (fp32) matches the CPU train_step: lo
     TrainState st;
     double norm_cpu = 0;
     const double loss_cpu = train_step(s.cm, s.oc, st, s.batch, StepSetup::G, &norm_cpu);
-    const TensorTable& t = s.cm.ptable;
-    const std::vector<float> grads_cpu(s.cm.grads.data, s.cm.grads.data + t.total);
-    const std::vector<float> params_cpu(s.cm.params.data, s.cm.params.data + t.total);
+    const TensorTable& t = *s.cm.ptable;
+    const std::vector<float> grads_cpu(s.cm.grads, s.cm.grads + t.total);
+    const std::vector<float> params_cpu(s.cm.params, s.cm.params + t.total);
 
     CHECK(check_close("step loss", {(float)gpu.loss}, {(float)loss_cpu}, RTOL_FWD));
     CHECK(check_close("step grad norm", {(float)gpu.norm}, {(float)norm_cpu}, RTOL_GRAD));
@@ -95,11 +94,11 @@ TEST_CASE("cuda backend: one training step in bf16: runs, finite, distance from 
     TrainState st;
     double norm_cpu = 0;
     const double loss_cpu = train_step(s.cm, s.oc, st, s.batch, StepSetup::G, &norm_cpu);
-    const TensorTable& t = s.cm.ptable;
+    const TensorTable& t = *s.cm.ptable;
     std::printf("  bf16 step: loss %.6f vs fp32 CPU %.6f (rel %.2e); grad norm %.6f vs %.6f\n", gpu.loss, loss_cpu,
                 std::fabs(gpu.loss - loss_cpu) / std::fabs(loss_cpu), gpu.norm, norm_cpu);
     CHECK(std::isfinite(gpu.loss));
-    const std::vector<float> grads_cpu(s.cm.grads.data, s.cm.grads.data + t.total);
+    const std::vector<float> grads_cpu(s.cm.grads, s.cm.grads + t.total);
     for (size_t k = 0; k < t.specs.size(); k++) {
         if (!t.specs[k].trained) continue;
         const std::vector<float> g = slice(gpu.grads, t, k), w = slice(grads_cpu, t, k);
@@ -118,10 +117,10 @@ TEST_CASE("cuda backend: one training step in bf16: runs, finite, distance from 
 TEST_CASE("cuda backend: forward-only scoring matches the CPU forward (fp32), bf16 reported") {
     StepSetup s(false);
     const int B = s.batch.B();
-    const float* cpu_scores = mamba_forward(s.cm, s.batch);
+    const float* cpu_scores = model_forward(s.cm, s.batch);
     const std::vector<float> want(cpu_scores, cpu_scores + B);
     for (bool bf16 : {false, true}) {
-        CudaModel* g = cuda_model_create(s.cm, bf16, s.batch.T(), B, 300);
+        DeviceModel* g = cuda_model_create(s.cm, bf16, s.batch.T(), B, 300);
         std::vector<float> got(B);
         cuda_forward(g, s.batch, got.data());
         cuda_forward(g, s.batch, got.data());  // twice: nothing of the first pass may leak into the second
@@ -143,27 +142,26 @@ TEST_CASE("cuda backend: forward-only scoring matches the CPU forward (fp32), bf
 // host equal those of the same steps on the CPU (fp32), so a run can be resumed on either backend.
 TEST_CASE("cuda backend: two fp32 steps, parameters and AdamW moments back on the host match the CPU's") {
     StepSetup s;
-    CudaModel* g = cuda_model_create(s.cm, false, s.batch.T(), s.batch.B(), 300);
+    DeviceModel* g = cuda_model_create(s.cm, false, s.batch.T(), s.batch.B(), 300);
     TrainState st_gpu, st_cpu;
     for (int i = 0; i < 2; i++) {
         cuda_train_step(g, s.oc, st_gpu, s.batch, StepSetup::G);
         train_step(s.cm, s.oc, st_cpu, s.batch, StepSetup::G);
     }
     CHECK(st_gpu.step == st_cpu.step);
-    Mamba<float> host;
-    mamba_setup(host, s.c, true);
+    Model host = model_create(mamba_family, s.cm.cfg, true);
     cuda_model_to_host(g, host);
     cuda_model_free(g);
     // The trained tensors' values, in table order (padding between tensors is never written).
-    const TensorTable& t = s.cm.ptable;
+    const TensorTable& t = *s.cm.ptable;
     auto trained = [&](const float* p) {
         std::vector<float> v;
         for (size_t k = 0; k < t.specs.size(); k++)
             if (t.specs[k].trained) v.insert(v.end(), p + t.offsets[k], p + t.offsets[k] + t.specs[k].numel());
         return v;
     };
-    CHECK(check_close("2 steps: params", trained(host.params.data), trained(s.cm.params.data), RTOL_FWD));
-    CHECK(check_close("2 steps: adamw m", trained(host.opt_m.data), trained(s.cm.opt_m.data), RTOL_GRAD));
+    CHECK(check_close("2 steps: params", trained(host.params), trained(s.cm.params), RTOL_FWD));
+    CHECK(check_close("2 steps: adamw m", trained(host.opt_m), trained(s.cm.opt_m), RTOL_GRAD));
     // v sums squared gradients: a square doubles the relative error of its gradient.
-    CHECK(check_close("2 steps: adamw v", trained(host.opt_v.data), trained(s.cm.opt_v.data), 2 * RTOL_GRAD));
+    CHECK(check_close("2 steps: adamw v", trained(host.opt_v), trained(s.cm.opt_v), 2 * RTOL_GRAD));
 }

@@ -1,5 +1,5 @@
 // The Mamba-1 reranker on the CPU backend: tables, setup, initialisation, and the CPU policy that runs
-// the one layer order of mamba_orchestration.h over the layers of src/cpu/ (math and shapes in mamba.h).
+// the one layer order of orchestration.h over the layers of src/cpu/ (math and shapes in mamba.h).
 #include "models/mamba/mamba.h"
 
 #include <omp.h>
@@ -9,9 +9,9 @@
 #include <cstring>
 
 #include "core/common.h"
+#include "core/rng.h"
 #include "cpu/layers.h"
 #include "models/mamba/orchestration.h"
-#include "core/rng.h"
 
 std::string mamba_config_error(const MambaConfig& c) {
     auto bad = [](const char* f, long v, const char* want) { return strfmt("%s = %ld (%s)", f, v, want); };
@@ -160,27 +160,9 @@ void mamba_init_random(Mamba<T>& m, uint64_t seed) {
     w.head_b[0] = 0;
 }
 
-int check_batch(const Batch& batch, const MambaConfig& c, int max_tokens, int max_seqs, int max_len) {
-    const int B = batch.B(), Tn = batch.T();
-    int longest = 0;
-    for (int b = 0; b < B; b++) {
-        int len = batch.offsets[b + 1] - batch.offsets[b];
-        if (len < 1) fatal("batch: sequence %d is empty", b);
-        longest = std::max(longest, len);
-    }
-    if (B < 1 || Tn > max_tokens || B > max_seqs || longest > max_len)
-        fatal("batch of %d sequences, %d tokens, longest %d exceeds the setup (%d, %d, %d)", B, Tn, longest, max_seqs,
-              max_tokens, max_len);
-    for (int t = 0; t < Tn; t++)
-        if (batch.tokens[t] < 0 || batch.tokens[t] >= c.V)
-            fatal("batch: token id %d at position %d is outside the vocabulary (%d)", batch.tokens[t], t, c.V);
-    if (c.match && (int)batch.match.size() != Tn) fatal("batch: the model needs exact-match flags");
-    return longest;
-}
-
 namespace {
 
-// The CPU policy of mamba_orchestration.h: one element type T for everything; the batch (host arrays)
+// The CPU policy of orchestration.h: one element type T for everything; the batch (host arrays)
 // and the scan's scratch are the model's.
 template <class T>
 struct CpuOps {
@@ -258,7 +240,7 @@ CpuOps<T> cpu_ops(Mamba<T>& m) {
 template <class T>
 const T* mamba_forward(Mamba<T>& m, const Batch& batch) {
     const MambaConfig& c = m.cfg;
-    const int max_len = check_batch(batch, c, m.max_tokens, m.max_seqs, m.max_len);
+    const int max_len = check_batch(batch, c.V, c.match, m.max_tokens, m.max_seqs, m.max_len);
     std::copy(batch.tokens.begin(), batch.tokens.end(), m.tokens.data);
     std::copy(batch.offsets.begin(), batch.offsets.end(), m.offsets.data);
     if (c.match) std::copy(batch.match.begin(), batch.match.end(), m.match.data);

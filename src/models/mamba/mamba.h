@@ -1,6 +1,6 @@
 // The Mamba-1 reranker: configuration, its tensor tables, and the CPU model (parameters, gradients,
 // AdamW moments, activations). The layer order, forward and backward, is written once, over any
-// backend, in mamba_orchestration.h; mamba.cpp runs it over the CPU layers of src/cpu/, cuda/model.cu
+// backend, in orchestration.h; mamba.cpp runs it over the CPU layers of src/cpu/, cuda/mamba_model.cu
 // over the CUDA kernels.
 //
 // Forward (state-spaces/mamba mamba_simple.py, MambaForCausalLM's backbone, plus a scoring head):
@@ -21,11 +21,16 @@
 // Memory: parameters, gradients, AdamW m and v are four allocations of one table (mamba_param_table);
 // activations one allocation of another (sized for a maximum batch at setup). A training step
 // allocates nothing.
+//
+// The family (mamba_family, src/models/mamba/family.cpp) wraps Mamba<float> for the trainer and the
+// programs (core/model.h); the tests also use Mamba<double> directly (finite differences).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "core/batch.h"
+#include "core/model.h"
 #include "core/tensor.h"
 
 struct MambaConfig {
@@ -43,17 +48,18 @@ struct MambaConfig {
 // Checks the ranges of every field; returns "" or a description of the first bad field.
 std::string mamba_config_error(const MambaConfig& c);
 
+// The family's config entries (weights-file keys d_model, n_layer, d_state, d_conv, d_inner, dt_rank,
+// vocab_size, norm_eps, match_feature) and back. mamba_config throws std::runtime_error for an entry
+// that is missing or not an integer in range.
+MambaConfig mamba_config(const ModelConfig& c);
+ModelConfig model_config(const MambaConfig& c);
+// The config of a Mamba weights file; throws "<path>: ..." (not a Mamba file, bad entry).
+MambaConfig mamba_config_from(const WeightsFile& f);
+
+extern const ModelFamily mamba_family;
+
 // The parameter table, with Hugging Face names (MambaForCausalLM, minus lm_head, plus score.*).
 TensorTable mamba_param_table(const MambaConfig& c);
-
-// A packed batch: B sequences of tokens, concatenated. offsets has B+1 entries.
-struct Batch {
-    std::vector<int32_t> tokens;
-    std::vector<uint8_t> match;    // per token, 0/1; empty when the model has no match feature
-    std::vector<int32_t> offsets;  // offsets[0] = 0, offsets[B] = T
-    int B() const { return (int)offsets.size() - 1; }
-    int T() const { return offsets.empty() ? 0 : offsets.back(); }
-};
 
 template <class T>
 struct MambaLayerWeights {
@@ -88,26 +94,26 @@ MambaWeights<T> mamba_weights_view(const MambaConfig& c, const TensorTable& tabl
     return w;
 }
 
-// Activations kept for backward, for one layer. A: the activations' element type, R: the residual
-// stream's (and rstd's); on the CPU both are T, on the GPU A is bf16 or fp32 and R fp32. x is the
+// Activations kept for backward, for one layer. A: the activations' element type, Res: the residual
+// stream's (and rstd's); on the CPU both are T, on the GPU A is bf16 or fp32 and Res fp32. x is the
 // block's input x_l (for l >= 1 written by the fused residual add); ckpt is what the scan keeps for
 // its backward beyond its inputs (the GPU's per-chunk states; nullptr on the CPU).
-template <class A, class R = A>
+template <class A, class Res = A>
 struct MambaLayerActs {
-    R *x, *rstd;
+    Res *x, *rstd;
     A *hn, *xz, *u, *dbc, *dt, *y;
-    R* ckpt;
+    Res* ckpt;
 };
 
-template <class A, class R = A>
+template <class A, class Res = A>
 struct MambaActs {
-    std::vector<MambaLayerActs<A, R>> layers;
+    std::vector<MambaLayerActs<A, Res>> layers;
     A* delta;                                  // [T, D] a block's out_proj output, added by the next step
-    R *pooled, *rstd_f, *h, *scores;           // [B, D], [B], [B, D], [B]: after the last layer
-    R* dx;                                     // [T, D] the residual stream's gradient
+    Res *pooled, *rstd_f, *h, *scores;         // [B, D], [B], [B, D], [B]: after the last layer
+    Res* dx;                                   // [T, D] the residual stream's gradient
     A* dx_act;                                 // [T, D] dx in type A, read by out_proj's backward (CPU: dx)
     A *dhn, *dxz, *du, *ddbc, *ddt, *dy;       // backward work buffers, shaped as hn, xz, u, dbc, dt, y
-    R *dpooled, *dh, *dscores;                 // [B, D], [B, D], [B]
+    Res *dpooled, *dh, *dscores;               // [B, D], [B, D], [B]
 };
 
 template <class T>
@@ -135,9 +141,6 @@ void mamba_setup_acts(Mamba<T>& m, int max_tokens, int max_seqs, int max_len);
 // D = 1, out_proj scaled by 1/sqrt(L), embeddings N(0, 0.02)), from `seed`.
 template <class T>
 void mamba_init_random(Mamba<T>& m, uint64_t seed);
-// fatal() unless the batch fits a setup for max_seqs sequences, max_tokens tokens, max_len per sequence
-// and a vocabulary of V (and carries match flags when the model needs them); returns its longest length.
-int check_batch(const Batch& batch, const MambaConfig& c, int max_tokens, int max_seqs, int max_len);
 // Runs the model on a batch; returns scores [B] (inside m.acts). fatal() if the batch exceeds the setup.
 template <class T>
 const T* mamba_forward(Mamba<T>& m, const Batch& batch);

@@ -1,7 +1,8 @@
-// The cuda backend of the Mamba-1 reranker: the model on the device, the CUDA policy that runs the one
-// layer order of src/mamba_orchestration.h over the kernels of cuda/ (launchers in kernels.h), and the
-// entry points of src/cuda_backend.h that ./train and ./rerank call. Compiled by nvcc for the GPU and
-// by g++ for the simulator (tests/cuda/test_cuda_step.cu runs it there against the CPU backend).
+// The Mamba-1 reranker on the GPU: the model on the device, the CUDA policy that runs the one layer
+// order of src/models/mamba/orchestration.h over the kernels of cuda/ (launchers in kernels.h), and the
+// family's GpuFamily (device_model.h) behind the entry points of src/backend/backend.h that ./train and
+// ./rerank call. Compiled by nvcc for the GPU and by g++ for the simulator (tests/cuda/test_cuda_step.cu
+// runs it there against the CPU backend).
 //
 // Device memory, all of it allocated at creation (a step allocates nothing), each group one allocation
 // carved from a {name, shape} table:
@@ -27,13 +28,14 @@
 #include <memory>
 #include <type_traits>
 
-#include "backend/backend.h"
+#include "core/common.h"
+#include "device_model.h"
 #include "kernels.h"
 #include "models/mamba/orchestration.h"
 
 namespace {
 
-// The CUDA policy of mamba_orchestration.h: activations in T, the residual stream and everything else in
+// The CUDA policy of orchestration.h: activations in T, the residual stream and everything else in
 // fp32; the batch on the device (plus the host's token ids, from which the embedding backward builds
 // its buckets), the scratch of the backward kernels, the cuBLAS handle and the stream.
 template <class T>
@@ -204,17 +206,17 @@ struct GpuMamba {
     cublasHandle_t cublas;
     int B = 0, Tn = 0;  // the batch of the last forward
 
-    GpuMamba(const Mamba<float>& m, int max_tokens_, int max_seqs_, int max_len_)
-        : c(m.cfg), training(m.grads.data != nullptr), max_tokens(max_tokens_), max_seqs(max_seqs_), max_len(max_len_),
-          ptable(m.ptable), rtable(res_table(c, max_tokens, max_seqs, training)),
+    GpuMamba(const Model& m, int max_tokens_, int max_seqs_, int max_len_)
+        : c(mamba_config(m.cfg)), training(m.training()), max_tokens(max_tokens_), max_seqs(max_seqs_), max_len(max_len_),
+          ptable(*m.ptable), rtable(res_table(c, max_tokens, max_seqs, training)),
           atable(act_table(c, max_tokens, training)), itable(idx_table(max_tokens, max_seqs, training)),
           mtable(match_table(max_tokens)), params(ptable), grads(optional(training)), opt_m(optional(training)),
           opt_v(optional(training)), params_act(std::is_same_v<T, float> ? gpu::DeviceTable<T>() : gpu::DeviceTable<T>(ptable)),
           res(rtable), act(atable), idx(itable), match(mtable) {
-        CUDA_CHECK(cudaMemcpy(params.data, m.params.data, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(params.data, m.params, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
         if (training) {
-            CUDA_CHECK(cudaMemcpy(opt_m.data, m.opt_m.data, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
-            CUDA_CHECK(cudaMemcpy(opt_v.data, m.opt_v.data, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(opt_m.data, m.opt_m, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(opt_v.data, m.opt_v, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
         }
         w = mamba_weights_view(c, ptable, params.data);
         if (training) g = mamba_weights_view(c, ptable, grads.data);
@@ -251,7 +253,7 @@ struct GpuMamba {
 
     // Copies the batch to the device and binds the policy to it.
     GpuOps<T> bind(const Batch& batch) {
-        check_batch(batch, c, max_tokens, max_seqs, max_len);
+        check_batch(batch, c.V, c.match, max_tokens, max_seqs, max_len);
         B = batch.B(), Tn = batch.T();
         int32_t* tokens = idx.at("tokens");
         int32_t* offsets = idx.at("offsets");
@@ -294,77 +296,62 @@ struct GpuMamba {
     }
 };
 
-}  // namespace
-
-struct CudaModel {
+// The model in either precision.
+struct CudaMamba {
     std::unique_ptr<GpuMamba<float>> fp32;
     std::unique_ptr<GpuMamba<__nv_bfloat16>> bf16;
 };
 
 // Calls f with the model's GpuMamba, whichever its precision.
 template <class F>
-static auto with_model(const CudaModel* g, F&& f) {
-    return g->fp32 ? f(*g->fp32) : f(*g->bf16);
+auto with_model(const void* g, F&& f) {
+    const CudaMamba* cm = static_cast<const CudaMamba*>(g);
+    return cm->fp32 ? f(*cm->fp32) : f(*cm->bf16);
 }
 
-std::string cuda_unavailable() {
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) {
-        cudaGetLastError();  // clear it: later calls must not report it again
-        if (e == cudaErrorNoDevice) return "no CUDA device found";
-        if (e == cudaErrorInsufficientDriver) return "no NVIDIA driver found, or one too old for this build's CUDA runtime";
-        return strfmt("no usable CUDA device (%s)", cudaGetErrorString(e));
-    }
-    return n > 0 ? "" : "no CUDA device found";
+std::string unsupported(const Model& m) {
+    const MambaConfig c = mamba_config(m.cfg);
+    if (c.K < 2 || c.K > 4) return strfmt("d_conv %d is not supported by the CUDA kernels (2..4)", c.K);
+    if (c.N > 16) return strfmt("d_state %d is not supported by the CUDA kernels (at most 16)", c.N);
+    return "";
 }
 
-std::string cuda_device_name() {
-    int dev = 0;
-    cudaDeviceProp p;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
-    return strfmt("%s, sm_%d%d, %d SMs, %.1f GiB", p.name, p.major, p.minor, p.multiProcessorCount,
-                  (double)p.totalGlobalMem / (1u << 30));
-}
-
-CudaModel* cuda_model_create(const Mamba<float>& m, bool bf16, int max_tokens, int max_seqs, int max_len) {
-    if (m.cfg.K < 2 || m.cfg.K > 4) fatal("--device cuda: d_conv %d is not supported by the CUDA kernels (2..4)", m.cfg.K);
-    if (m.cfg.N > 16) fatal("--device cuda: d_state %d is not supported by the CUDA kernels (at most 16)", m.cfg.N);
-    CudaModel* g = new CudaModel;
+void* create(const Model& m, bool bf16, int max_tokens, int max_seqs, int max_len) {
+    CudaMamba* g = new CudaMamba;
     if (bf16) g->bf16 = std::make_unique<GpuMamba<__nv_bfloat16>>(m, max_tokens, max_seqs, max_len);
     else g->fp32 = std::make_unique<GpuMamba<float>>(m, max_tokens, max_seqs, max_len);
     return g;
 }
 
-void cuda_model_free(CudaModel* g) { delete g; }
+void destroy(void* g) { delete static_cast<CudaMamba*>(g); }
 
-void cuda_model_to_host(const CudaModel* g, Mamba<float>& m) {
+void to_host(const void* g, Model& m) {
     with_model(g, [&](auto& gm) {
-        ENGINE_ASSERT(m.ptable.total == gm.ptable.total);
+        ENGINE_ASSERT(m.ptable->total == gm.ptable.total);
         const size_t bytes = gm.ptable.total * sizeof(float);
-        CUDA_CHECK(cudaMemcpy(m.params.data, gm.params.data, bytes, cudaMemcpyDeviceToHost));
-        if (gm.training && m.opt_m.data) {
-            CUDA_CHECK(cudaMemcpy(m.opt_m.data, gm.opt_m.data, bytes, cudaMemcpyDeviceToHost));
-            CUDA_CHECK(cudaMemcpy(m.opt_v.data, gm.opt_v.data, bytes, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(m.params, gm.params.data, bytes, cudaMemcpyDeviceToHost));
+        if (gm.training && m.opt_m) {
+            CUDA_CHECK(cudaMemcpy(m.opt_m, gm.opt_m.data, bytes, cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(m.opt_v, gm.opt_v.data, bytes, cudaMemcpyDeviceToHost));
         }
     });
 }
 
-void cuda_model_grads(const CudaModel* g, float* grads) {
+void grads(const void* g, float* out) {
     with_model(g, [&](auto& gm) {
         ENGINE_ASSERT(gm.training);
-        CUDA_CHECK(cudaMemcpy(grads, gm.grads.data, gm.ptable.total * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(out, gm.grads.data, gm.ptable.total * sizeof(float), cudaMemcpyDeviceToHost));
     });
 }
 
-void cuda_forward(CudaModel* g, const Batch& batch, float* scores) {
+void forward(void* g, const Batch& batch, float* scores) {
     with_model(g, [&](auto& gm) { gm.forward(batch, scores); });
 }
 
-double cuda_train_step(CudaModel* g, const AdamWConfig& oc, TrainState& st, const Batch& batch, int G,
-                       double* grad_norm) {
-    double loss = with_model(g, [&](auto& gm) { return gm.train_step(oc, st.step, batch, G, grad_norm); });
-    st.step++;
-    return loss;
+double train_step(void* g, const AdamWConfig& oc, int64_t step, const Batch& batch, int G, double* grad_norm) {
+    return with_model(g, [&](auto& gm) { return gm.train_step(oc, step, batch, G, grad_norm); });
 }
+
+}  // namespace
+
+const GpuFamily mamba_gpu = {Family::mamba, unsupported, create, destroy, to_host, grads, forward, train_step};
