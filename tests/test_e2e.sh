@@ -27,6 +27,22 @@ check "train: log has 6 steps and 2 evaluations" "$(grep -c '"loss"' $t/m.bin.lo
 ./train $tiny --data $t/data --steps 4 --train-groups $f/train.groups.txt --eval-every 0 --out $t/g.bin >$t/g.out 2>&1
 check "train: MS MARCO group file" "$?|$(grep -c 'training queries' $t/g.out)" "0|1"
 
+# Exact resume across passes over the training queries: 12 steps uninterrupted, against 8 steps
+# (--stop-at 8 writes the checkpoint) then a resumed run to step 12. The per-step losses and gradient
+# norms and the final weights and checkpoint must be identical, byte for byte.
+r="$tiny --data $t/data --steps 12 --eval-every 5 --checkpoint-every 0 --seed 3"
+./train $r --out $t/a.bin >$t/a.out 2>&1
+./train $r --stop-at 8 --out $t/b.bin >$t/b.out 2>&1
+check "train --stop-at 8: checkpoint only" "$?|$(ls $t | grep -c '^b\.bin')|$(grep -c 'stopped at step 8 of 12' $t/b.out)" "0|2|1"
+./train $r --resume $t/b.bin.ckpt --out $t/b.bin >>$t/b.out 2>&1
+usable=$(sed -n 's/.*(\([0-9]*\) usable for groups.*/\1/p' $t/a.out)
+check "resume: 12 steps of 2 queries pass over the $usable usable queries more than twice" "$((24 > 2 * usable))" "1"
+steps() { grep '"loss"' $1 | sed 's/\("grad_norm": [0-9.e+-]*\).*/\1/'; }
+check "resume: the 12 steps' losses and gradient norms equal the uninterrupted run's" \
+  "$(steps $t/b.bin.log.jsonl | md5sum) $(steps $t/b.bin.log.jsonl | wc -l)" "$(steps $t/a.bin.log.jsonl | md5sum) 12"
+check "resume: final weights and checkpoint byte for byte" \
+  "$(cmp $t/a.bin $t/b.bin && cmp $t/a.bin.ckpt $t/b.bin.ckpt && echo same)" "same"
+
 # Rerank: a sorted run with every pair, metrics of the input order as pytrec_eval has them.
 ./rerank $t/m.bin $f/top1000.dev.tsv $t/run.trec --qrels $f/qrels.dev.small.tsv >$t/rerank.out 2>$t/rerank.err
 check "rerank: exit status" "$?" "0"
