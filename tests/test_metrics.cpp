@@ -41,10 +41,12 @@ TEST_CASE("metrics: MRR@10, MRR@100, nDCG@10, R@100 equal pytrec_eval's on the f
             m = &it->second;
             seen_q.insert(qid);
         }
-        double got = measure == "RR@10"     ? m->mrr10
-                     : measure == "RR@100"  ? m->mrr100
-                     : measure == "nDCG@10" ? m->ndcg10
-                                            : m->recall100;
+        double got = NAN;
+        if (measure == "RR@10") got = m->mrr10;
+        else if (measure == "RR@100") got = m->mrr100;
+        else if (measure == "nDCG@10") got = m->ndcg10;
+        else if (measure == "R@100") got = m->recall100;
+        else FAIL("expected.txt names an unknown measure '" << measure << "' (line: " << line << ")");
         CHECK_MESSAGE(close_rel(got, want), measure << " " << qid << ": engine " << got << ", pytrec_eval " << want);
         max_err = std::max(max_err, std::fabs(got - want));
         checked++;
