@@ -117,55 +117,19 @@ struct GpuOps {
     }
 };
 
-// The activation tables for batches of at most Tn tokens, Bn sequences (sizes in mamba.h's terms).
-TensorTable res_table(const MambaConfig& c, int64_t Tn, int64_t Bn, bool training) {
-    const int64_t D = c.D;
-    TensorTable t;
-    for (int l = 0; l < c.L; l++) {
-        const std::string p = "layers." + std::to_string(l) + ".";
-        t.add(p + "x", {Tn, D});
-        t.add(p + "rstd", {Tn});
-        if (training) t.add(p + "ckpt", {(int64_t)gpu::scan_checkpoint_size((int)Bn, (int)Tn, c.E, c.N)});
-    }
-    t.add("scan_scratch", {(int64_t)gpu::scan_forward_scratch((int)Bn, (int)Tn, c.E, c.N)});
-    t.add("pooled", {Bn, D});
-    t.add("rstd_f", {Bn});
-    t.add("h", {Bn, D});
-    t.add("scores", {Bn});
-    t.add("loss", {1});
+// The activation tables for batches of at most Tn tokens, Bn sequences: mamba.h's, plus what the
+// CUDA kernels keep or need beyond them.
+MambaActTables act_tables(const MambaConfig& c, int64_t Tn, int64_t Bn, bool training) {
+    MambaActTables t = mamba_act_tables(c, Tn, Bn, training);
+    t.res.add("scan_scratch", {(int64_t)gpu::scan_forward_scratch((int)Bn, (int)Tn, c.E, c.N)});
+    t.res.add("loss", {1});
     if (training) {
-        t.add("dx", {Tn, D});
-        t.add("dpooled", {Bn, D});
-        t.add("dh", {Bn, D});
-        t.add("dscores", {Bn});
+        for (int l = 0; l < c.L; l++)
+            t.res.add("layers." + std::to_string(l) + ".ckpt", {(int64_t)gpu::scan_checkpoint_size((int)Bn, (int)Tn, c.E, c.N)});
         const size_t scratch = std::max({gpu::rmsnorm_backward_scratch((int)Tn, c.D), gpu::conv1d_backward_scratch((int)Tn, c.E, c.K),
                                          gpu::scan_backward_scratch((int)Bn, (int)Tn, c.E, c.N)});
-        t.add("scratch", {(int64_t)scratch});
-    }
-    return t;
-}
-
-TensorTable act_table(const MambaConfig& c, int64_t Tn, bool training) {
-    const int64_t D = c.D, E = c.E, P = c.R + 2 * c.N;
-    TensorTable t;
-    for (int l = 0; l < c.L; l++) {
-        const std::string p = "layers." + std::to_string(l) + ".";
-        t.add(p + "hn", {Tn, D});
-        t.add(p + "xz", {Tn, 2 * E});
-        t.add(p + "u", {Tn, E});
-        t.add(p + "dbc", {Tn, P});
-        t.add(p + "dt", {Tn, E});
-        t.add(p + "y", {Tn, E});
-    }
-    t.add("delta", {Tn, D});
-    if (training) {
-        t.add("dx_act", {Tn, D});
-        t.add("dhn", {Tn, D});
-        t.add("dxz", {Tn, 2 * E});
-        t.add("du", {Tn, E});
-        t.add("ddbc", {Tn, P});
-        t.add("ddt", {Tn, E});
-        t.add("dy", {Tn, E});
+        t.res.add("scratch", {(int64_t)scratch});
+        t.act.add("dx_act", {Tn, (int64_t)c.D});
     }
     return t;
 }
@@ -191,7 +155,9 @@ struct GpuMamba {
     MambaConfig c;
     bool training;
     int max_tokens, max_seqs, max_len;
-    TensorTable ptable, rtable, atable, itable, mtable;
+    TensorTable ptable;
+    MambaActTables atables;
+    TensorTable itable, mtable;
     gpu::DeviceTable<float> params, grads, opt_m, opt_v;
     gpu::DeviceTable<T> params_act;  // bf16 only
     gpu::DeviceTable<float> res;
@@ -208,11 +174,11 @@ struct GpuMamba {
 
     GpuMamba(const Model& m, int max_tokens_, int max_seqs_, int max_len_)
         : c(mamba_config(m.cfg)), training(m.training()), max_tokens(max_tokens_), max_seqs(max_seqs_), max_len(max_len_),
-          ptable(*m.ptable), rtable(res_table(c, max_tokens, max_seqs, training)),
-          atable(act_table(c, max_tokens, training)), itable(idx_table(max_tokens, max_seqs, training)),
+          ptable(*m.ptable), atables(act_tables(c, max_tokens, max_seqs, training)),
+          itable(idx_table(max_tokens, max_seqs, training)),
           mtable(match_table(max_tokens)), params(ptable), grads(optional(training)), opt_m(optional(training)),
           opt_v(optional(training)), params_act(std::is_same_v<T, float> ? gpu::DeviceTable<T>() : gpu::DeviceTable<T>(ptable)),
-          res(rtable), act(atable), idx(itable), match(mtable) {
+          res(atables.res), act(atables.act), idx(itable), match(mtable) {
         CUDA_CHECK(cudaMemcpy(params.data, m.params, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
         if (training) {
             CUDA_CHECK(cudaMemcpy(opt_m.data, m.opt_m, ptable.total * sizeof(float), cudaMemcpyHostToDevice));
@@ -226,17 +192,8 @@ struct GpuMamba {
             gpu::convert<T>(params_act.data, params.data, ptable.total, nullptr);
             wa = mamba_weights_view(c, ptable, params_act.data);
         }
-        auto r = [&](const std::string& name) { return rtable.find(name) < 0 ? nullptr : res.at(name); };
-        auto x = [&](const std::string& name) { return atable.find(name) < 0 ? nullptr : act.at(name); };
-        for (int l = 0; l < c.L; l++) {
-            const std::string p = "layers." + std::to_string(l) + ".";
-            a.layers.push_back({r(p + "x"), r(p + "rstd"), x(p + "hn"), x(p + "xz"), x(p + "u"), x(p + "dbc"),
-                                x(p + "dt"), x(p + "y"), r(p + "ckpt")});
-        }
-        a.delta = x("delta"), a.pooled = r("pooled"), a.rstd_f = r("rstd_f"), a.h = r("h"), a.scores = r("scores");
-        a.dx = r("dx"), a.dx_act = x("dx_act"), a.dhn = x("dhn"), a.dxz = x("dxz"), a.du = x("du"), a.ddbc = x("ddbc");
-        a.ddt = x("ddt"), a.dy = x("dy"), a.dpooled = r("dpooled"), a.dh = r("dh"), a.dscores = r("dscores");
-        loss = r("loss");
+        a = mamba_acts_view<T, float>(c, atables, res.data, act.data);
+        loss = res.at("loss");
         plan = training ? gpu::adamw_plan(ptable) : gpu::AdamWPlan{};
         CUBLAS_CHECK(cublasCreate(&cublas));
     }

@@ -70,56 +70,54 @@ void mamba_setup(Mamba<T>& m, const MambaConfig& c, bool training) {
     }
 }
 
+MambaActTables mamba_act_tables(const MambaConfig& c, int64_t Tn, int64_t Bn, bool training) {
+    const int64_t D = c.D, E = c.E, P = c.R + 2 * c.N;
+    MambaActTables t;
+    for (int l = 0; l < c.L; l++) {
+        const std::string p = "layers." + std::to_string(l) + ".";
+        t.res.add(p + "x", {Tn, D});
+        t.res.add(p + "rstd", {Tn});
+        t.act.add(p + "hn", {Tn, D});
+        t.act.add(p + "xz", {Tn, 2 * E});
+        t.act.add(p + "u", {Tn, E});
+        t.act.add(p + "dbc", {Tn, P});
+        t.act.add(p + "dt", {Tn, E});
+        t.act.add(p + "y", {Tn, E});
+    }
+    t.act.add("delta", {Tn, D});
+    t.res.add("pooled", {Bn, D});
+    t.res.add("rstd_f", {Bn});
+    t.res.add("h", {Bn, D});
+    t.res.add("scores", {Bn});
+    if (training) {
+        t.res.add("dx", {Tn, D});
+        t.res.add("dpooled", {Bn, D});
+        t.res.add("dh", {Bn, D});
+        t.res.add("dscores", {Bn});
+        t.act.add("dhn", {Tn, D});
+        t.act.add("dxz", {Tn, 2 * E});
+        t.act.add("du", {Tn, E});
+        t.act.add("ddbc", {Tn, P});
+        t.act.add("ddt", {Tn, E});
+        t.act.add("dy", {Tn, E});
+    }
+    return t;
+}
+
 template <class T>
 void mamba_setup_acts(Mamba<T>& m, int max_tokens, int max_seqs, int max_len) {
     const MambaConfig& c = m.cfg;
-    const int64_t Tn = max_tokens, Bn = max_seqs, D = c.D, E = c.E, P = c.R + 2 * c.N;
+    const bool training = m.grads.data != nullptr;
     m.max_tokens = max_tokens, m.max_seqs = max_seqs, m.max_len = max_len;
-    TensorTable& t = m.atable;
-    t = TensorTable();
-    for (int l = 0; l < c.L; l++) {
-        std::string p = "layers." + std::to_string(l) + ".";
-        t.add(p + "x", {Tn, D});
-        t.add(p + "rstd", {Tn});
-        t.add(p + "hn", {Tn, D});
-        t.add(p + "xz", {Tn, 2 * E});
-        t.add(p + "u", {Tn, E});
-        t.add(p + "dbc", {Tn, P});
-        t.add(p + "dt", {Tn, E});
-        t.add(p + "y", {Tn, E});
-    }
-    t.add("delta", {Tn, D});
-    t.add("pooled", {Bn, D});
-    t.add("rstd_f", {Bn});
-    t.add("h", {Bn, D});
-    t.add("scores", {Bn});
-    if (m.grads.data) {
-        t.add("dx", {Tn, D});
-        t.add("dhn", {Tn, D});
-        t.add("dxz", {Tn, 2 * E});
-        t.add("du", {Tn, E});
-        t.add("ddbc", {Tn, P});
-        t.add("ddt", {Tn, E});
-        t.add("dy", {Tn, E});
-        t.add("dpooled", {Bn, D});
-        t.add("dh", {Bn, D});
-        t.add("dscores", {Bn});
-        t.add("scan_scratch", {(int64_t)cpu::scan_scratch_size(max_tokens, max_len, c.N, omp_get_max_threads())});
-    }
-    m.acts = Buffer<T>(t.total);
-    auto at = [&](const std::string& name) { return t.find(name) < 0 ? nullptr : m.acts.data + t.offset(name); };
-    MambaActs<T>& a = m.a;
-    a.layers.clear();
-    for (int l = 0; l < c.L; l++) {
-        std::string p = "layers." + std::to_string(l) + ".";
-        a.layers.push_back({at(p + "x"), at(p + "rstd"), at(p + "hn"), at(p + "xz"), at(p + "u"), at(p + "dbc"),
-                            at(p + "dt"), at(p + "y"), nullptr});
-    }
-    a.delta = at("delta"), a.pooled = at("pooled"), a.rstd_f = at("rstd_f"), a.h = at("h"), a.scores = at("scores");
-    a.dx = at("dx"), a.dx_act = a.dx;  // one element type: dx is its own copy in Act
-    a.dhn = at("dhn"), a.dxz = at("dxz"), a.du = at("du"), a.ddbc = at("ddbc"), a.ddt = at("ddt"), a.dy = at("dy");
-    a.dpooled = at("dpooled"), a.dh = at("dh"), a.dscores = at("dscores");
-    m.scan_scratch = at("scan_scratch");
+    m.atables = mamba_act_tables(c, max_tokens, max_seqs, training);
+    if (training)
+        m.atables.res.add("scan_scratch",
+                          {(int64_t)cpu::scan_scratch_size(max_tokens, max_len, c.N, omp_get_max_threads())});
+    m.res = Buffer<T>(m.atables.res.total);
+    m.act = Buffer<T>(m.atables.act.total);
+    m.a = mamba_acts_view<T, T>(c, m.atables, m.res.data, m.act.data);
+    m.a.dx_act = m.a.dx;  // one element type: dx is its own copy in Act
+    m.scan_scratch = training ? m.res.data + m.atables.res.offset("scan_scratch") : nullptr;
     m.tokens = Buffer<int32_t>(max_tokens);
     m.offsets = Buffer<int32_t>(max_seqs + 1);
     m.match = Buffer<uint8_t>(max_tokens);

@@ -116,6 +116,35 @@ struct MambaActs {
     Res *dpooled, *dh, *dscores;               // [B, D], [B, D], [B]
 };
 
+// The activation tables for batches of at most Tn tokens and Bn sequences, laid out once for every
+// backend: `res` holds what has the residual stream's type (per layer x [T, D], rstd [T]; pooled,
+// rstd_f, h, scores; when training dx [T, D], dpooled, dh [B, D], dscores [B]), `act` what has the
+// activations' type (per layer hn [T, D], xz [T, 2E], u [T, E], dbc [T, R+2N], dt, y [T, E]; delta
+// [T, D]; when training dhn, dxz, du, ddbc, ddt, dy). A backend adds its own entries (the CPU scan's
+// scratch; the GPU's scan checkpoints "layers.<l>.ckpt", dx_act, scratch) before allocating.
+struct MambaActTables {
+    TensorTable res, act;
+};
+MambaActTables mamba_act_tables(const MambaConfig& c, int64_t Tn, int64_t Bn, bool training);
+
+// Pointers into the two allocations laid out by those tables (an entry a backend did not add: nullptr).
+template <class A, class Res>
+MambaActs<A, Res> mamba_acts_view(const MambaConfig& c, const MambaActTables& t, Res* res, A* act) {
+    auto r = [&](const std::string& name) { return t.res.find(name) < 0 ? nullptr : res + t.res.offset(name); };
+    auto x = [&](const std::string& name) { return t.act.find(name) < 0 ? nullptr : act + t.act.offset(name); };
+    MambaActs<A, Res> a;
+    for (int l = 0; l < c.L; l++) {
+        const std::string p = "layers." + std::to_string(l) + ".";
+        a.layers.push_back({r(p + "x"), r(p + "rstd"), x(p + "hn"), x(p + "xz"), x(p + "u"), x(p + "dbc"), x(p + "dt"),
+                            x(p + "y"), r(p + "ckpt")});
+    }
+    a.delta = x("delta"), a.pooled = r("pooled"), a.rstd_f = r("rstd_f"), a.h = r("h"), a.scores = r("scores");
+    a.dx = r("dx"), a.dx_act = x("dx_act");
+    a.dhn = x("dhn"), a.dxz = x("dxz"), a.du = x("du"), a.ddbc = x("ddbc"), a.ddt = x("ddt"), a.dy = x("dy");
+    a.dpooled = r("dpooled"), a.dh = r("dh"), a.dscores = r("dscores");
+    return a;
+}
+
 template <class T>
 struct Mamba {
     MambaConfig cfg;
@@ -124,10 +153,10 @@ struct Mamba {
     MambaWeights<T> w, g;
     // Activations, sized for at most max_tokens tokens, max_seqs sequences, max_len tokens per sequence.
     int max_tokens = 0, max_seqs = 0, max_len = 0;
-    TensorTable atable;
-    Buffer<T> acts;
+    MambaActTables atables;
+    Buffer<T> res, act;  // the activations, laid out by atables
     MambaActs<T> a;
-    T* scan_scratch = nullptr;  // the CPU scan backward's scratch (inside acts)
+    T* scan_scratch = nullptr;  // the CPU scan backward's scratch (inside res)
     Buffer<int32_t> tokens, offsets;
     Buffer<uint8_t> match;
     int B = 0, Tn = 0, batch_max_len = 0;  // the batch of the last forward
@@ -141,7 +170,7 @@ void mamba_setup_acts(Mamba<T>& m, int max_tokens, int max_seqs, int max_len);
 // D = 1, out_proj scaled by 1/sqrt(L), embeddings N(0, 0.02)), from `seed`.
 template <class T>
 void mamba_init_random(Mamba<T>& m, uint64_t seed);
-// Runs the model on a batch; returns scores [B] (inside m.acts). fatal() if the batch exceeds the setup.
+// Runs the model on a batch; returns scores [B] (inside m.res). fatal() if the batch exceeds the setup.
 template <class T>
 const T* mamba_forward(Mamba<T>& m, const Batch& batch);
 // Accumulates parameter gradients for dscores [B] of the last forward.
