@@ -37,9 +37,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "ir/bm25.h"
 #include "core/common.h"
+#include "ir/bm25.h"
 #include "ir/metrics.h"
+#include "text/normalize.h"
 
 // ---- SHA-1 -----------------------------------------------------------------------------------------------------
 std::array<uint8_t, 20> sha1(std::string_view data) {
@@ -205,7 +206,7 @@ uint64_t dictd_b64(std::string_view s) {
 
 // ---- GCIDE entries ----------------------------------------------------------------------------------------
 std::string headword_docid(std::string_view word) {
-    std::string f = bm25_fold(word);
+    std::string f = fold_text(word);
     std::string out;
     for (char c : f) {
         if (c == ' ' || c == '_' || c == '\t') {
@@ -645,9 +646,9 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
             }
         }
         if (verdict[i]) continue;
-        std::string qf = collapse_ws(bm25_fold(q.text));
+        std::string qf = collapse_ws(fold_text(q.text));
         for (uint32_t d : q.rel)
-            if (bm25_fold(docs[d].text).find(qf) != std::string::npos) {
+            if (fold_text(docs[d].text).find(qf) != std::string::npos) {
                 verdict[i] = 'v';
                 break;
             }
