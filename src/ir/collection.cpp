@@ -88,15 +88,14 @@ int split_bucket(std::string_view qid) {
     return int(v % 100);
 }
 
-const char* split_of(std::string_view qid) {
-    int b = split_bucket(qid);
-    return b < 5 ? "dev" : b < 10 ? "test" : "train";
-}
-
 static int split_index(std::string_view qid) {  // 0 train, 1 dev, 2 test
     int b = split_bucket(qid);
     return b < 5 ? 1 : b < 10 ? 2 : 0;
 }
+
+static const char* const split_name[3] = {"train", "dev", "test"};  // by split_index
+
+const char* split_of(std::string_view qid) { return split_name[split_index(qid)]; }
 
 // ---- GCIDE accent codes -----------------------------------------------------------------------------------
 static void put_cp(std::string& s, uint32_t cp) {
@@ -204,17 +203,47 @@ uint64_t dictd_b64(std::string_view s) {
     return v;
 }
 
-// ---- GCIDE entries ----------------------------------------------------------------------------------------
-std::string headword_docid(std::string_view word) {
-    std::string f = fold_text(word);
-    std::string out;
-    for (char c : f) {
-        if (c == ' ' || c == '_' || c == '\t') {
-            if (!out.empty() && out.back() != '_') out += '_';
+// ---- text helpers -----------------------------------------------------------------------------------------
+static std::string_view trim(std::string_view s) {
+    size_t a = s.find_first_not_of(" \t\r");
+    if (a == s.npos) return {};
+    size_t b = s.find_last_not_of(" \t\r");
+    return s.substr(a, b - a + 1);
+}
+
+// Each run of the bytes in `spaces` replaced by one `sep`, none at the start (one may end the result).
+static std::string collapse_runs(std::string_view s, std::string_view spaces, char sep) {
+    std::string r;
+    for (char c : s) {
+        if (spaces.find(c) != spaces.npos) {
+            if (!r.empty() && r.back() != sep) r += sep;
         } else {
-            out += c;
+            r += c;
         }
     }
+    return r;
+}
+
+// The lines of s, split at '\n' ("a\n" gives "a" and "").
+static std::vector<std::string> split_lines(std::string_view s) {
+    std::vector<std::string> lines;
+    for (size_t i = 0; i <= s.size();) {
+        size_t j = s.find('\n', i);
+        if (j == s.npos) j = s.size();
+        lines.emplace_back(s.substr(i, j - i));
+        i = j + 1;
+    }
+    return lines;
+}
+
+// Appends x to v unless v holds it already (lemmas and headwords keep their first-seen order).
+static void add_once(std::vector<std::string>& v, const std::string& x) {
+    if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+}
+
+// ---- GCIDE entries ----------------------------------------------------------------------------------------
+std::string headword_docid(std::string_view word) {
+    std::string out = collapse_runs(fold_text(word), " _\t", '_');
     // Stray punctuation around a headword (", dragon's tail", "adder fly/") is not part of it.
     size_t a = out.find_first_not_of(",;/_"), b = out.find_last_not_of(",;/_");
     return a == std::string::npos ? std::string() : out.substr(a, b - a + 1);
@@ -250,13 +279,6 @@ static char source_class(std::string_view c) {
     return wordnet ? 'N' : webster ? 'W' : 'M';
 }
 
-static std::string_view trim(std::string_view s) {
-    size_t a = s.find_first_not_of(" \t\r");
-    if (a == s.npos) return {};
-    size_t b = s.find_last_not_of(" \t\r");
-    return s.substr(a, b - a + 1);
-}
-
 // Repairs the few malformed source tags of the dictd text, so that the line-based parser below sees
 // them: a tag broken over two lines ("[1913\n        Webster + WordNet 1.5]"), "[WordNet 1.5" never
 // closed, and "WordNet 1.5]" never opened. Missing one of these would leak a WordNet sense.
@@ -268,22 +290,13 @@ static std::string repair_tags(std::string_view raw) {
         if (next_open < close_at) continue;
         std::string_view inner(s.data() + open + 1, close_at - open - 1);
         if (inner.find('\n') == inner.npos) continue;
-        std::string joined;
-        for (char c : inner) {
-            if (c == ' ' || c == '\n' || c == '\t') {
-                if (!joined.empty() && joined.back() != ' ') joined += ' ';
-            } else {
-                joined += c;
-            }
-        }
+        std::string joined = collapse_runs(inner, " \n\t", ' ');
         if (source_class(joined)) s.replace(open + 1, close_at - open - 1, joined);
     }
     std::string out;
-    size_t i = 0;
-    while (i < s.size()) {
-        size_t j = s.find('\n', i);
-        if (j == s.npos) j = s.size();
-        std::string line = s.substr(i, j - i);
+    std::vector<std::string> lines = split_lines(s);
+    for (size_t k = 0; k < lines.size(); k++) {
+        std::string& line = lines[k];
         for (size_t w = line.find("WordNet 1."); w != line.npos; w = line.find("WordNet 1.", w + 1)) {
             size_t end = w + 10;
             while (end < line.size() && line[end] >= '0' && line[end] <= '9') end++;
@@ -298,22 +311,15 @@ static std::string repair_tags(std::string_view raw) {
                 line.insert(end, 1, ']');
             }
         }
+        if (k) out += '\n';
         out += line;
-        if (j < s.size()) out += '\n';
-        i = j + 1;
     }
     return out;
 }
 
 // The entry's lines, leading blank lines dropped.
 static std::vector<std::string> entry_lines(std::string_view raw) {
-    std::vector<std::string> lines;
-    for (size_t i = 0; i <= raw.size();) {
-        size_t j = raw.find('\n', i);
-        if (j == raw.npos) j = raw.size();
-        lines.emplace_back(raw.substr(i, j - i));
-        i = j + 1;
-    }
+    std::vector<std::string> lines = split_lines(raw);
     while (!lines.empty() && trim(lines.front()).empty()) lines.erase(lines.begin());
     return lines;
 }
@@ -336,8 +342,7 @@ static void take_headwords(std::string& L, GcideEntry& e) {
         for (char ch : gcide_decode(std::string_view(L).substr(a + 1, b - a - 1)))
             if (ch != '"' && ch != '*' && ch != '`') hw += ch;
         std::string id = headword_docid(hw);
-        if (!id.empty() && std::find(e.headwords.begin(), e.headwords.end(), id) == e.headwords.end())
-            e.headwords.push_back(id);
+        if (!id.empty()) add_once(e.headwords, id);
         i = b + 1;
         size_t p = i;
         while (p < L.size() && L[p] == ' ') p++;
@@ -420,16 +425,9 @@ static std::string_view untagged_tail(std::string_view seg) {
 
 // The kept senses cleaned: accent codes decoded, braces dropped, whitespace collapsed and trimmed.
 static std::string clean_senses(std::string_view text) {
-    std::string dec = gcide_decode(text), out;
-    for (char ch : dec) {
-        if (ch == '{' || ch == '}') continue;
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            if (!out.empty() && out.back() != ' ') out += ' ';
-        } else {
-            out += ch;
-        }
-    }
-    return std::string(trim(out));
+    std::string dec = gcide_decode(text);
+    std::erase_if(dec, [](char c) { return c == '{' || c == '}'; });
+    return std::string(trim(collapse_runs(dec, " \t\r\n", ' ')));
 }
 
 GcideEntry parse_gcide_entry(std::string_view raw_text) {
@@ -478,16 +476,7 @@ std::string wordnet_definition(std::string_view gloss) {
         }
         i = j + 1;
     }
-    // Collapse internal whitespace.
-    std::string r;
-    for (char c : out) {
-        if (c == ' ' || c == '\t') {
-            if (!r.empty() && r.back() != ' ') r += ' ';
-        } else {
-            r += c;
-        }
-    }
-    return std::string(trim(r));
+    return std::string(trim(collapse_runs(out, " \t", ' ')));
 }
 
 bool parse_wordnet_line(std::string_view line, char pos, Synset& s) {
@@ -505,9 +494,7 @@ bool parse_wordnet_line(std::string_view line, char pos, Synset& s) {
         std::string w(f[4 + 2 * k]);
         size_t paren = w.find('(');  // adjective markers: "(a)", "(p)", "(ip)"
         if (paren != w.npos) w.resize(paren);
-        for (auto& c : w)
-            if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-        if (std::find(s.lemmas.begin(), s.lemmas.end(), w) == s.lemmas.end()) s.lemmas.push_back(w);
+        add_once(s.lemmas, ascii_lower(w));
     }
     s.definition = wordnet_definition(gloss);
     return true;
@@ -538,20 +525,6 @@ static bool contains_run(const std::vector<std::string>& hay, const std::vector<
     if (needle.empty() || needle.size() > hay.size()) return false;
     return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
 }
-
-static std::string collapse_ws(std::string_view s) {
-    std::string r;
-    for (char c : s) {
-        if (c == ' ' || c == '\t') {
-            if (!r.empty() && r.back() != ' ') r += ' ';
-        } else {
-            r += c;
-        }
-    }
-    return r;
-}
-
-static const char* const split_name[3] = {"train", "dev", "test"};  // by split_index
 
 // The distinct (offset, length) spans of the dictd index, ascending: one per GCIDE entry.
 static std::vector<std::pair<uint64_t, uint64_t>> read_dictd_spans(const std::string& index_path,
@@ -639,8 +612,7 @@ static std::vector<Query> merge_synsets(const std::vector<Synset>& synsets, Coll
         } else {
             st.merged++;
             auto& q = merged[it->second];
-            for (auto& l : s.lemmas)
-                if (std::find(q.lemmas.begin(), q.lemmas.end(), l) == q.lemmas.end()) q.lemmas.push_back(l);
+            for (const auto& l : s.lemmas) add_once(q.lemmas, l);
         }
     }
     return merged;
@@ -672,7 +644,7 @@ static char leak_verdict(const Query& q, const std::vector<TextRecord>& docs) {
         if (bm25_tokens(spaced, true).empty()) continue;
         if (contains_run(qt, bm25_tokens(spaced, false))) return 'h';
     }
-    std::string qf = collapse_ws(fold_text(q.text));
+    std::string qf = collapse_runs(fold_text(q.text), " \t", ' ');
     for (uint32_t d : q.rel)
         if (fold_text(docs[d].text).find(qf) != std::string::npos) return 'v';
     return 0;
