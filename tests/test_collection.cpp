@@ -113,8 +113,6 @@ TEST_CASE("bm25: analyzer folds case and accents, drops stopwords, stems plurals
     CHECK(bm25_stem("virus") == "virus");
     CHECK(bm25_stem("toes") == "toe");
     CHECK(bm25_stem("gas") == "gas");  // under 4 bytes: untouched
-    CHECK(bm25_fold("Caf\u00C9 \u0101E") == "cafe ae");
-    CHECK(bm25_fold("Am\u0153ba \u00C6sir Stra\u00DFe") == "amoeba aesir strasse");
     auto t = bm25_tokens("The Ponies of Zo\u00F6logy, and their CAFES!");
     CHECK(t == std::vector<std::string>{"pony", "zoology", "cafe"});
     auto all = bm25_tokens("The Ponies", false);

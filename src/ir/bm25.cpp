@@ -1,39 +1,12 @@
 // BM25 analyzer, index and retrieval; the formulas are in bm25.h.
 #include "ir/bm25.h"
 
-#include <utf8proc.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <map>
-#include <unordered_set>
 
 #include "core/common.h"
-
-// A general English stopword list (NLTK's, without the contraction fragments it lists separately), plus
-// the single letters left by apostrophes ("adam's" -> "adam", "s").
-static const std::unordered_set<std::string_view>& stopwords() {
-    static const std::unordered_set<std::string_view> s = {
-        "a",         "about",      "above",   "after",   "again",  "against", "all",     "am",       "an",
-        "and",       "any",        "are",     "as",      "at",     "be",      "because", "been",     "before",
-        "being",     "below",      "between", "both",    "but",    "by",      "can",     "could",    "d",
-        "did",       "do",         "does",    "doing",   "down",   "during",  "each",    "few",      "for",
-        "from",      "further",    "had",     "has",     "have",   "having",  "he",      "her",      "here",
-        "hers",      "herself",    "him",     "himself", "his",    "how",     "i",       "if",       "in",
-        "into",      "is",         "it",      "its",     "itself", "just",    "ll",      "m",        "me",
-        "more",      "most",       "my",      "myself",  "no",     "nor",     "not",     "now",      "o",
-        "of",        "off",        "on",      "once",    "only",   "or",      "other",   "our",      "ours",
-        "ourselves", "out",        "over",    "own",     "re",     "s",       "same",    "she",      "should",
-        "so",        "some",       "such",    "t",       "than",   "that",    "the",     "their",    "theirs",
-        "them",      "themselves", "then",    "there",   "these",  "they",    "this",    "those",    "through",
-        "to",        "too",        "under",   "until",   "up",     "ve",      "very",    "was",      "we",
-        "were",      "what",       "when",    "where",   "which",  "while",   "who",     "whom",     "why",
-        "will",      "with",       "would",   "y",       "you",    "your",    "yours",   "yourself", "yourselves"};
-    return s;
-}
-
-bool bm25_is_stopword(std::string_view t) { return stopwords().count(t) > 0; }
+#include "text/normalize.h"
 
 static bool ends_with(std::string_view s, std::string_view suf) {
     return s.size() >= suf.size() && s.substr(s.size() - suf.size()) == suf;
@@ -50,67 +23,11 @@ std::string bm25_stem(std::string_view w) {
     return std::string(w);
 }
 
-std::string bm25_fold(std::string_view text) {
-    bool ascii = true;
-    for (unsigned char c : text)
-        if (c >= 0x80) {
-            ascii = false;
-            break;
-        }
-    if (ascii) {
-        std::string s(text);
-        for (auto& c : s)
-            if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-        return s;
-    }
-    utf8proc_uint8_t* out = nullptr;
-    auto opts = utf8proc_option_t(UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK |
-                                  UTF8PROC_CASEFOLD);
-    utf8proc_ssize_t n =
-        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), (utf8proc_ssize_t)text.size(), &out, opts);
-    if (n < 0) {  // invalid UTF-8 (readers repair it, so only from a direct caller): fold the ASCII part
-        std::string s;
-        for (unsigned char c : text) s += (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : char(c);
-        return s;
-    }
-    std::string s(reinterpret_cast<char*>(out), (size_t)n);
-    std::free(out);
-    // Letters with no decomposition that Lucene's ASCIIFoldingFilter also folds (ß is case-folded to ss).
-    static const std::pair<std::string_view, std::string_view> letters[] = {
-        {"\u00E6", "ae"}, {"\u0153", "oe"}, {"\u00F8", "o"}, {"\u00F0", "d"}, {"\u00FE", "th"},
-        {"\u0142", "l"},  {"\u0111", "d"},  {"\u014B", "n"}, {"\u0131", "i"}, {"\u021D", "gh"}};
-    std::string r;
-    r.reserve(s.size());
-    for (size_t i = 0; i < s.size();) {
-        bool hit = false;
-        if ((unsigned char)s[i] >= 0x80)
-            for (auto [from, to] : letters)
-                if (s.compare(i, from.size(), from) == 0) {
-                    r += to;
-                    i += from.size();
-                    hit = true;
-                    break;
-                }
-        if (!hit) r += s[i++];
-    }
-    return r;
-}
-
 std::vector<std::string> bm25_tokens(std::string_view text, bool drop_stopwords) {
-    std::string f = bm25_fold(text);
+    std::string f = fold_text(text);
     std::vector<std::string> out;
-    size_t i = 0;
-    auto is_word = [](unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80; };
-    while (i < f.size()) {
-        while (i < f.size() && !is_word(f[i])) i++;
-        size_t j = i;
-        while (j < f.size() && is_word(f[j])) j++;
-        if (j > i) {
-            std::string_view t(f.data() + i, j - i);
-            if (!(drop_stopwords && bm25_is_stopword(t))) out.push_back(bm25_stem(t));
-        }
-        i = j;
-    }
+    for (std::string_view t : split_words(f))
+        if (!(drop_stopwords && is_stopword(t))) out.push_back(bm25_stem(t));
     return out;
 }
 

@@ -17,15 +17,12 @@
 
 #include "ir/formats.h"
 
-// The analyzer: NFKD + strip marks + case fold (utf8proc; an ASCII text only lower-cases), then the
-// letters without a decomposition folded as Lucene's ASCIIFoldingFilter folds them (æ œ ø ð þ ł ŋ ı ȝ ->
-// ae oe o d th l n i gh); split into maximal runs of letters and digits (ASCII alphanumerics and any
-// non-ASCII character); drop stopwords when drop_stopwords; light plural stemming (Harman's S-stemmer,
-// bm25_stem: -ies -> -y, -es -> -e, -s -> "", with its exceptions, on tokens of 4+ bytes).
+// The analyzer: the words of the folded text (fold_text and split_words; the rules are in
+// text/normalize.h), stopwords dropped when drop_stopwords (is_stopword), then light plural stemming
+// (Harman's S-stemmer, bm25_stem: -ies -> -y, -es -> -e, -s -> "", with its exceptions, on tokens of 4+
+// bytes).
 std::vector<std::string> bm25_tokens(std::string_view text, bool drop_stopwords = true);
-bool bm25_is_stopword(std::string_view lowercase_token);
 std::string bm25_stem(std::string_view token);  // the plural stemmer alone
-std::string bm25_fold(std::string_view text);   // the folding alone (lower case, no accents)
 
 struct Bm25Params {
     float k1 = 0.9f, b = 0.4f;

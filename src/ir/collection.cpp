@@ -37,9 +37,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "ir/bm25.h"
 #include "core/common.h"
+#include "ir/bm25.h"
 #include "ir/metrics.h"
+#include "text/normalize.h"
 
 // ---- SHA-1 -----------------------------------------------------------------------------------------------------
 std::array<uint8_t, 20> sha1(std::string_view data) {
@@ -87,15 +88,14 @@ int split_bucket(std::string_view qid) {
     return int(v % 100);
 }
 
-const char* split_of(std::string_view qid) {
-    int b = split_bucket(qid);
-    return b < 5 ? "dev" : b < 10 ? "test" : "train";
-}
-
 static int split_index(std::string_view qid) {  // 0 train, 1 dev, 2 test
     int b = split_bucket(qid);
     return b < 5 ? 1 : b < 10 ? 2 : 0;
 }
+
+static const char* const split_name[3] = {"train", "dev", "test"};  // by split_index
+
+const char* split_of(std::string_view qid) { return split_name[split_index(qid)]; }
 
 // ---- GCIDE accent codes -----------------------------------------------------------------------------------
 static void put_cp(std::string& s, uint32_t cp) {
@@ -203,17 +203,47 @@ uint64_t dictd_b64(std::string_view s) {
     return v;
 }
 
-// ---- GCIDE entries ----------------------------------------------------------------------------------------
-std::string headword_docid(std::string_view word) {
-    std::string f = bm25_fold(word);
-    std::string out;
-    for (char c : f) {
-        if (c == ' ' || c == '_' || c == '\t') {
-            if (!out.empty() && out.back() != '_') out += '_';
+// ---- text helpers -----------------------------------------------------------------------------------------
+static std::string_view trim(std::string_view s) {
+    size_t a = s.find_first_not_of(" \t\r");
+    if (a == s.npos) return {};
+    size_t b = s.find_last_not_of(" \t\r");
+    return s.substr(a, b - a + 1);
+}
+
+// Each run of the bytes in `spaces` replaced by one `sep`, none at the start (one may end the result).
+static std::string collapse_runs(std::string_view s, std::string_view spaces, char sep) {
+    std::string r;
+    for (char c : s) {
+        if (spaces.find(c) != spaces.npos) {
+            if (!r.empty() && r.back() != sep) r += sep;
         } else {
-            out += c;
+            r += c;
         }
     }
+    return r;
+}
+
+// The lines of s, split at '\n' ("a\n" gives "a" and "").
+static std::vector<std::string> split_lines(std::string_view s) {
+    std::vector<std::string> lines;
+    for (size_t i = 0; i <= s.size();) {
+        size_t j = s.find('\n', i);
+        if (j == s.npos) j = s.size();
+        lines.emplace_back(s.substr(i, j - i));
+        i = j + 1;
+    }
+    return lines;
+}
+
+// Appends x to v unless v holds it already (lemmas and headwords keep their first-seen order).
+static void add_once(std::vector<std::string>& v, const std::string& x) {
+    if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+}
+
+// ---- GCIDE entries ----------------------------------------------------------------------------------------
+std::string headword_docid(std::string_view word) {
+    std::string out = collapse_runs(fold_text(word), " _\t", '_');
     // Stray punctuation around a headword (", dragon's tail", "adder fly/") is not part of it.
     size_t a = out.find_first_not_of(",;/_"), b = out.find_last_not_of(",;/_");
     return a == std::string::npos ? std::string() : out.substr(a, b - a + 1);
@@ -249,13 +279,6 @@ static char source_class(std::string_view c) {
     return wordnet ? 'N' : webster ? 'W' : 'M';
 }
 
-static std::string_view trim(std::string_view s) {
-    size_t a = s.find_first_not_of(" \t\r");
-    if (a == s.npos) return {};
-    size_t b = s.find_last_not_of(" \t\r");
-    return s.substr(a, b - a + 1);
-}
-
 // Repairs the few malformed source tags of the dictd text, so that the line-based parser below sees
 // them: a tag broken over two lines ("[1913\n        Webster + WordNet 1.5]"), "[WordNet 1.5" never
 // closed, and "WordNet 1.5]" never opened. Missing one of these would leak a WordNet sense.
@@ -267,22 +290,13 @@ static std::string repair_tags(std::string_view raw) {
         if (next_open < close_at) continue;
         std::string_view inner(s.data() + open + 1, close_at - open - 1);
         if (inner.find('\n') == inner.npos) continue;
-        std::string joined;
-        for (char c : inner) {
-            if (c == ' ' || c == '\n' || c == '\t') {
-                if (!joined.empty() && joined.back() != ' ') joined += ' ';
-            } else {
-                joined += c;
-            }
-        }
+        std::string joined = collapse_runs(inner, " \n\t", ' ');
         if (source_class(joined)) s.replace(open + 1, close_at - open - 1, joined);
     }
     std::string out;
-    size_t i = 0;
-    while (i < s.size()) {
-        size_t j = s.find('\n', i);
-        if (j == s.npos) j = s.size();
-        std::string line = s.substr(i, j - i);
+    std::vector<std::string> lines = split_lines(s);
+    for (size_t k = 0; k < lines.size(); k++) {
+        std::string& line = lines[k];
         for (size_t w = line.find("WordNet 1."); w != line.npos; w = line.find("WordNet 1.", w + 1)) {
             size_t end = w + 10;
             while (end < line.size() && line[end] >= '0' && line[end] <= '9') end++;
@@ -297,91 +311,90 @@ static std::string repair_tags(std::string_view raw) {
                 line.insert(end, 1, ']');
             }
         }
+        if (k) out += '\n';
         out += line;
-        if (j < s.size()) out += '\n';
-        i = j + 1;
     }
     return out;
 }
 
-GcideEntry parse_gcide_entry(std::string_view raw_text) {
-    GcideEntry e;
-    std::string repaired = repair_tags(raw_text);
-    std::string_view raw = repaired;
-    std::vector<std::string> lines;
-    for (size_t i = 0; i <= raw.size();) {
-        size_t j = raw.find('\n', i);
-        if (j == raw.npos) j = raw.size();
-        lines.emplace_back(raw.substr(i, j - i));
-        i = j + 1;
-    }
+// The entry's lines, leading blank lines dropped.
+static std::vector<std::string> entry_lines(std::string_view raw) {
+    std::vector<std::string> lines = split_lines(raw);
     while (!lines.empty() && trim(lines.front()).empty()) lines.erase(lines.begin());
-    if (lines.empty() || lines[0].find(" \\") == std::string::npos) return e;
+    return lines;
+}
 
-    // Headwords: every "\...\" in the first two lines, stress and syllable marks removed; each
-    // pronunciation and the respelling "(...)" right after it are cut from the text.
-    for (size_t li = 0; li < std::min<size_t>(2, lines.size()); li++) {
-        std::string& L = lines[li];
-        std::string kept;
-        size_t i = 0;
-        while (i < L.size()) {
-            size_t a = L.find('\\', i);
-            size_t b = a == L.npos ? L.npos : L.find('\\', a + 1);
-            if (b == L.npos) {
-                kept += L.substr(i);
-                break;
-            }
-            kept += L.substr(i, a - i);
-            while (!kept.empty() && kept.back() == ' ') kept.pop_back();  // "Bank \Bank\, n." -> "Bank, n."
-            std::string hw;
-            for (char ch : gcide_decode(std::string_view(L).substr(a + 1, b - a - 1)))
-                if (ch != '"' && ch != '*' && ch != '`') hw += ch;
-            std::string id = headword_docid(hw);
-            if (!id.empty() && std::find(e.headwords.begin(), e.headwords.end(), id) == e.headwords.end())
-                e.headwords.push_back(id);
-            i = b + 1;
-            size_t p = i;
-            while (p < L.size() && L[p] == ' ') p++;
-            if (p < L.size() && L[p] == '(') {
-                size_t q = L.find(')', p);
-                if (q != L.npos) i = q + 1;
-            }
+// Headwords: every "\...\" on the line, stress and syllable marks removed, added to e.headwords (as
+// docids, once each); each pronunciation and the respelling "(...)" right after it are cut from the line.
+static void take_headwords(std::string& L, GcideEntry& e) {
+    std::string kept;
+    size_t i = 0;
+    while (i < L.size()) {
+        size_t a = L.find('\\', i);
+        size_t b = a == L.npos ? L.npos : L.find('\\', a + 1);
+        if (b == L.npos) {
+            kept += L.substr(i);
+            break;
         }
-        L = kept;
+        kept += L.substr(i, a - i);
+        while (!kept.empty() && kept.back() == ' ') kept.pop_back();  // "Bank \Bank\, n." -> "Bank, n."
+        std::string hw;
+        for (char ch : gcide_decode(std::string_view(L).substr(a + 1, b - a - 1)))
+            if (ch != '"' && ch != '*' && ch != '`') hw += ch;
+        std::string id = headword_docid(hw);
+        if (!id.empty()) add_once(e.headwords, id);
+        i = b + 1;
+        size_t p = i;
+        while (p < L.size() && L[p] == ' ') p++;
+        if (p < L.size() && L[p] == '(') {
+            size_t q = L.find(')', p);
+            if (q != L.npos) i = q + 1;
+        }
     }
+    L = kept;
+}
 
-    // Senses: runs of lines closed by a source tag.
-    std::string text, seg;
-    auto close = [&](char cls) {
-        if (cls == 'W') {
-            e.kept++;
-            text += ' ';
-            text += seg;
-        } else if (cls == 'N') {
-            e.dropped_wordnet++;
-        } else {
-            e.dropped_modern++;
+// The first bracket pair on the line that is a source tag: its class (source_class), with the
+// positions of its brackets in open_at and close_at; 0 when the line has none.
+static char find_source_tag(std::string_view t, size_t& open_at, size_t& close_at) {
+    for (size_t open = t.find('['); open != t.npos; open = t.find('[', open + 1)) {
+        size_t close = t.find(']', open);
+        if (close == t.npos) break;
+        if (char cls = source_class(t.substr(open + 1, close - open - 1))) {
+            open_at = open, close_at = close;
+            return cls;
         }
-        seg.clear();
-    };
+    }
+    return 0;
+}
+
+// Ends the sense in `seg`: appended to `text` when Webster's, counted as dropped otherwise.
+static void close_sense(GcideEntry& e, std::string& text, std::string& seg, char cls) {
+    if (cls == 'W') {
+        e.kept++;
+        text += ' ';
+        text += seg;
+    } else if (cls == 'N') {
+        e.dropped_wordnet++;
+    } else {
+        e.dropped_modern++;
+    }
+    seg.clear();
+}
+
+// Senses: runs of lines closed by a source tag. Returns the kept senses' text; `seg` is left holding
+// the text after the last tag.
+static std::string read_senses(const std::vector<std::string>& lines, GcideEntry& e, std::string& seg) {
+    std::string text;
     size_t last = lines.size();
     while (last > 0 && trim(lines[last - 1]).empty()) last--;
     for (size_t li = 0; li < last; li++) {
         std::string_view t = trim(lines[li]);
-        // The first bracket pair on the line that is a source tag closes the sense; text before it
-        // belongs to the sense. Text after it starts the next sense ("[1913 Webster] This letter, in
-        // English, ..."), except on the entry's last line, where the dictd text carries the next entry's
-        // headword ("[1913 Webster] Abatis"): dropped.
-        char cls = 0;
+        // The tag closes the sense; text before it belongs to the sense. Text after it starts the next
+        // sense ("[1913 Webster] This letter, in English, ..."), except on the entry's last line, where
+        // the dictd text carries the next entry's headword ("[1913 Webster] Abatis"): dropped.
         size_t a = 0, b = 0;
-        for (size_t open = t.find('['); open != t.npos; open = t.find('[', open + 1)) {
-            size_t close_at = t.find(']', open);
-            if (close_at == t.npos) break;
-            if ((cls = source_class(t.substr(open + 1, close_at - open - 1)))) {
-                a = open, b = close_at;
-                break;
-            }
-        }
+        char cls = find_source_tag(t, a, b);
         if (!cls) {
             seg += ' ';
             seg += t;
@@ -389,12 +402,17 @@ GcideEntry parse_gcide_entry(std::string_view raw_text) {
         }
         seg += ' ';
         seg += trim(t.substr(0, a));
-        close(cls);
+        close_sense(e, text, seg, cls);
         if (li + 1 < last) seg = std::string(trim(t.substr(b + 1)));
     }
-    // Text after the last tag is Webster's, but the dictd text also appends the headwords of the next
-    // (often empty) entries to an entry's end ("... as those of mammals. Entomic", "anopsia anopia"):
-    // a tail of at most 6 words after the last sentence-final mark is that, and is dropped.
+    return text;
+}
+
+// Text after the last tag is Webster's, but the dictd text also appends the headwords of the next
+// (often empty) entries to an entry's end ("... as those of mammals. Entomic", "anopsia anopia"): a
+// tail of at most 6 words after the last sentence-final mark is that, and is dropped. Returns what is
+// kept of `seg` (empty when nothing).
+static std::string_view untagged_tail(std::string_view seg) {
     std::string_view tail = trim(seg);
     size_t end_mark = tail.find_last_of(".?!])\"}");
     std::string_view after = end_mark == tail.npos ? tail : tail.substr(end_mark + 1);
@@ -402,23 +420,31 @@ GcideEntry parse_gcide_entry(std::string_view raw_text) {
     for (size_t k = 0; k < after.size(); k++)
         if (after[k] != ' ' && (k == 0 || after[k - 1] == ' ')) words++;
     if (words <= 6) tail = end_mark == tail.npos ? std::string_view() : tail.substr(0, end_mark + 1);
+    return tail;
+}
+
+// The kept senses cleaned: accent codes decoded, braces dropped, whitespace collapsed and trimmed.
+static std::string clean_senses(std::string_view text) {
+    std::string dec = gcide_decode(text);
+    std::erase_if(dec, [](char c) { return c == '{' || c == '}'; });
+    return std::string(trim(collapse_runs(dec, " \t\r\n", ' ')));
+}
+
+GcideEntry parse_gcide_entry(std::string_view raw_text) {
+    GcideEntry e;
+    std::vector<std::string> lines = entry_lines(repair_tags(raw_text));
+    if (lines.empty() || lines[0].find(" \\") == std::string::npos) return e;
+    // Headwords stand in the first two lines.
+    for (size_t li = 0; li < std::min<size_t>(2, lines.size()); li++) take_headwords(lines[li], e);
+    std::string seg;
+    std::string text = read_senses(lines, e, seg);
+    std::string_view tail = untagged_tail(seg);
     if (!tail.empty()) {
         e.untagged++;
-        seg = std::string(tail);
-        close('W');
+        std::string kept(tail);
+        close_sense(e, text, kept, 'W');
     }
-
-    // Clean: decode, drop braces, collapse whitespace.
-    std::string dec = gcide_decode(text), out;
-    for (char ch : dec) {
-        if (ch == '{' || ch == '}') continue;
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            if (!out.empty() && out.back() != ' ') out += ' ';
-        } else {
-            out += ch;
-        }
-    }
-    e.text = std::string(trim(out));
+    e.text = clean_senses(text);
     return e;
 }
 
@@ -450,16 +476,7 @@ std::string wordnet_definition(std::string_view gloss) {
         }
         i = j + 1;
     }
-    // Collapse internal whitespace.
-    std::string r;
-    for (char c : out) {
-        if (c == ' ' || c == '\t') {
-            if (!r.empty() && r.back() != ' ') r += ' ';
-        } else {
-            r += c;
-        }
-    }
-    return std::string(trim(r));
+    return std::string(trim(collapse_runs(out, " \t", ' ')));
 }
 
 bool parse_wordnet_line(std::string_view line, char pos, Synset& s) {
@@ -477,9 +494,7 @@ bool parse_wordnet_line(std::string_view line, char pos, Synset& s) {
         std::string w(f[4 + 2 * k]);
         size_t paren = w.find('(');  // adjective markers: "(a)", "(p)", "(ip)"
         if (paren != w.npos) w.resize(paren);
-        for (auto& c : w)
-            if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-        if (std::find(s.lemmas.begin(), s.lemmas.end(), w) == s.lemmas.end()) s.lemmas.push_back(w);
+        add_once(s.lemmas, ascii_lower(w));
     }
     s.definition = wordnet_definition(gloss);
     return true;
@@ -511,48 +526,32 @@ static bool contains_run(const std::vector<std::string>& hay, const std::vector<
     return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
 }
 
-static std::string collapse_ws(std::string_view s) {
-    std::string r;
-    for (char c : s) {
-        if (c == ' ' || c == '\t') {
-            if (!r.empty() && r.back() != ' ') r += ' ';
-        } else {
-            r += c;
-        }
+// The distinct (offset, length) spans of the dictd index, ascending: one per GCIDE entry.
+static std::vector<std::pair<uint64_t, uint64_t>> read_dictd_spans(const std::string& index_path,
+                                                                   size_t dict_size) {
+    std::set<std::pair<uint64_t, uint64_t>> spans;
+    LineReader r(index_path, "dictd index");
+    std::string_view line, f[3];
+    while (r.next(line)) {
+        split_tabs(r, line, 3, f);
+        if (f[0].substr(0, 3) == "00-") continue;  // database headers
+        uint64_t off = dictd_b64(f[1]), len = dictd_b64(f[2]);
+        if (off + len > dict_size) r.fail("entry beyond the end of the dictionary file");
+        spans.insert({off, len});
     }
-    return r;
+    return {spans.begin(), spans.end()};
 }
 
-struct Query {
-    std::string qid, text;
-    std::vector<std::string> lemmas;
-    std::vector<uint32_t> rel;  // document indices, ascending
-};
-
-CollectionStats build_collection(const std::string& wordnet_dir, const std::string& gcide_dict,
-                                 const std::string& gcide_index, const std::string& out_dir, int depth) {
-    auto t0 = std::chrono::steady_clock::now();
-    CollectionStats st;
-
-    // Documents.
+// The documents, in docid order: every entry parsed (in parallel), each headword's kept text the
+// concatenation of its entries' in file order. Counts the entries and senses in st.
+static std::vector<TextRecord> read_gcide_documents(const std::string& gcide_dict, const std::string& gcide_index,
+                                                    CollectionStats& st) {
     std::string dict = read_gzip(gcide_dict);
-    std::set<std::pair<uint64_t, uint64_t>> spans;
-    {
-        LineReader r(gcide_index, "dictd index");
-        std::string_view line, f[3];
-        while (r.next(line)) {
-            split_tabs(r, line, 3, f);
-            if (f[0].substr(0, 3) == "00-") continue;  // database headers
-            uint64_t off = dictd_b64(f[1]), len = dictd_b64(f[2]);
-            if (off + len > dict.size()) r.fail("entry beyond the end of the dictionary file");
-            spans.insert({off, len});
-        }
-    }
-    std::vector<std::pair<uint64_t, uint64_t>> span_list(spans.begin(), spans.end());
-    std::vector<GcideEntry> entries(span_list.size());
+    std::vector<std::pair<uint64_t, uint64_t>> spans = read_dictd_spans(gcide_index, dict.size());
+    std::vector<GcideEntry> entries(spans.size());
 #pragma omp parallel for schedule(dynamic, 256)
-    for (size_t i = 0; i < span_list.size(); i++)
-        entries[i] = parse_gcide_entry(std::string_view(dict).substr(span_list[i].first, span_list[i].second));
+    for (size_t i = 0; i < spans.size(); i++)
+        entries[i] = parse_gcide_entry(std::string_view(dict).substr(spans[i].first, spans[i].second));
     std::map<std::string, std::string> doc_text;  // docid -> text, sorted
     for (const auto& e : entries) {
         if (e.headwords.empty()) continue;
@@ -571,17 +570,12 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
     std::vector<TextRecord> docs;
     docs.reserve(doc_text.size());
     for (auto& [id, text] : doc_text) docs.push_back({id, std::move(text)});
-    doc_text.clear();
-    std::unordered_map<std::string, uint32_t> doc_index;
-    for (size_t i = 0; i < docs.size(); i++) doc_index[docs[i].id] = (uint32_t)i;
     st.docs = docs.size();
-    std::printf(
-        "make_collection: %zu GCIDE entries -> %zu documents (senses kept %zu, of which %zu untagged tails; "
-        "WordNet dropped %zu, modern-only dropped %zu) [%.1f s]\n",
-        st.gcide_entries, st.docs, st.senses_kept, st.senses_untagged, st.senses_wordnet, st.senses_modern,
-        seconds_since(t0));
+    return docs;
+}
 
-    // Synsets, in qid order; duplicates of a definition merged into the first.
+// The synsets of data.noun, data.verb, data.adj and data.adv, in qid order.
+static std::vector<Synset> read_synsets(const std::string& wordnet_dir) {
     std::vector<Synset> synsets;
     for (auto [file, pos] : {std::pair{"data.noun", 'n'}, {"data.verb", 'v'}, {"data.adj", 'a'}, {"data.adv", 'r'}}) {
         LineReader r(wordnet_dir + "/" + file, "WordNet data file");
@@ -596,64 +590,90 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
         }
     }
     std::sort(synsets.begin(), synsets.end(), [](const Synset& a, const Synset& b) { return a.qid < b.qid; });
-    st.synsets = synsets.size();
+    return synsets;
+}
+
+struct Query {
+    std::string qid, text;
+    std::vector<std::string> lemmas;
+    std::vector<uint32_t> rel;  // document indices, ascending
+};
+
+// One query per distinct definition, under the qid of its first synset (the smallest); the lemmas of the
+// later synsets with that definition are added to it. A synset without a definition gives none.
+static std::vector<Query> merge_synsets(const std::vector<Synset>& synsets, CollectionStats& st) {
     std::vector<Query> merged;
-    {
-        std::unordered_map<std::string, size_t> by_text;
-        for (auto& s : synsets) {
-            if (s.definition.empty()) continue;
-            auto [it, fresh] = by_text.emplace(s.definition, merged.size());
-            if (fresh) {
-                merged.push_back({s.qid, s.definition, s.lemmas, {}});
-            } else {
-                st.merged++;
-                auto& q = merged[it->second];
-                for (auto& l : s.lemmas)
-                    if (std::find(q.lemmas.begin(), q.lemmas.end(), l) == q.lemmas.end()) q.lemmas.push_back(l);
-            }
+    std::unordered_map<std::string, size_t> by_text;
+    for (const auto& s : synsets) {
+        if (s.definition.empty()) continue;
+        auto [it, fresh] = by_text.emplace(s.definition, merged.size());
+        if (fresh) {
+            merged.push_back({s.qid, s.definition, s.lemmas, {}});
+        } else {
+            st.merged++;
+            auto& q = merged[it->second];
+            for (const auto& l : s.lemmas) add_once(q.lemmas, l);
         }
     }
-    // Relevance and the leak filters (parallel; the decisions are per query).
-    std::vector<char> verdict(merged.size(), 0);  // 0 keep, else the reason
+    return merged;
+}
+
+// The documents of the lemmas, ascending, each once.
+static std::vector<uint32_t> relevant_docs(const std::vector<std::string>& lemmas,
+                                           const std::unordered_map<std::string, uint32_t>& doc_index) {
+    std::vector<uint32_t> rel;
+    for (const auto& l : lemmas) {
+        auto it = doc_index.find(headword_docid(l));
+        if (it != doc_index.end()) rel.push_back(it->second);
+    }
+    std::sort(rel.begin(), rel.end());
+    rel.erase(std::unique(rel.begin(), rel.end()), rel.end());
+    return rel;
+}
+
+// The leak filters of a query with relevant documents: 'w' fewer than two content words, 'h' contains
+// one of its own lemmas, 'v' its folded text stands verbatim in a relevant document; 0 keeps it.
+static char leak_verdict(const Query& q, const std::vector<TextRecord>& docs) {
+    if (bm25_tokens(q.text, true).size() < 2) return 'w';
+    auto qt = bm25_tokens(q.text, false);
+    for (const auto& l : q.lemmas) {
+        std::string spaced = l;
+        std::replace(spaced.begin(), spaced.end(), '_', ' ');
+        // A lemma made only of stopwords ("a", the letter) is not looked for: "a" the article is
+        // not the headword A.
+        if (bm25_tokens(spaced, true).empty()) continue;
+        if (contains_run(qt, bm25_tokens(spaced, false))) return 'h';
+    }
+    std::string qf = collapse_runs(fold_text(q.text), " \t", ' ');
+    for (uint32_t d : q.rel)
+        if (fold_text(docs[d].text).find(qf) != std::string::npos) return 'v';
+    return 0;
+}
+
+// Fills each query's relevant documents and returns its verdict: 0 keep, 'r' no relevant document,
+// else leak_verdict's reason. Parallel; the decisions are per query.
+static std::vector<char> judge_queries(std::vector<Query>& merged, const std::vector<TextRecord>& docs,
+                                       const std::unordered_map<std::string, uint32_t>& doc_index) {
+    std::vector<char> verdict(merged.size(), 0);
 #pragma omp parallel for schedule(dynamic, 64)
     for (size_t i = 0; i < merged.size(); i++) {
         Query& q = merged[i];
-        for (const auto& l : q.lemmas) {
-            auto it = doc_index.find(headword_docid(l));
-            if (it != doc_index.end()) q.rel.push_back(it->second);
-        }
-        std::sort(q.rel.begin(), q.rel.end());
-        q.rel.erase(std::unique(q.rel.begin(), q.rel.end()), q.rel.end());
-        if (q.rel.empty()) {
-            verdict[i] = 'r';
-            continue;
-        }
-        if (bm25_tokens(q.text, true).size() < 2) {
-            verdict[i] = 'w';
-            continue;
-        }
-        auto qt = bm25_tokens(q.text, false);
-        for (const auto& l : q.lemmas) {
-            std::string spaced = l;
-            std::replace(spaced.begin(), spaced.end(), '_', ' ');
-            // A lemma made only of stopwords ("a", the letter) is not looked for: "a" the article is
-            // not the headword A.
-            if (bm25_tokens(spaced, true).empty()) continue;
-            if (contains_run(qt, bm25_tokens(spaced, false))) {
-                verdict[i] = 'h';
-                break;
-            }
-        }
-        if (verdict[i]) continue;
-        std::string qf = collapse_ws(bm25_fold(q.text));
-        for (uint32_t d : q.rel)
-            if (bm25_fold(docs[d].text).find(qf) != std::string::npos) {
-                verdict[i] = 'v';
-                break;
-            }
+        q.rel = relevant_docs(q.lemmas, doc_index);
+        verdict[i] = q.rel.empty() ? 'r' : leak_verdict(q, docs);
     }
+    return verdict;
+}
+
+// The kept queries of each split (by split_index), in qid order, and their relevant documents.
+struct SplitQueries {
     std::vector<TextRecord> queries[3];
     std::vector<std::vector<uint32_t>> rels[3];
+};
+
+// Splits the kept queries; counts them, their qrels and the dropped ones by reason in st.
+static SplitQueries split_queries(const std::vector<Query>& merged, const std::vector<char>& verdict,
+                                  CollectionStats& st) {
+    SplitQueries sq;
     for (size_t i = 0; i < merged.size(); i++) {
         switch (verdict[i]) {
             case 'r': st.no_relevant++; continue;
@@ -662,64 +682,93 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
             case 'v': st.verbatim++; continue;
         }
         int s = split_index(merged[i].qid);
-        queries[s].push_back({merged[i].qid, merged[i].text});
-        rels[s].push_back(merged[i].rel);
+        sq.queries[s].push_back({merged[i].qid, merged[i].text});
+        sq.rels[s].push_back(merged[i].rel);
         st.queries[s]++;
         st.qrels[s] += merged[i].rel.size();
     }
-    std::printf(
-        "make_collection: %zu synsets, %zu merged duplicates, dropped: %zu without a document, %zu with < 2 content "
-        "words, "
-        "%zu containing a headword, %zu verbatim in a relevant document [%.1f s]\n",
-        st.synsets, st.merged, st.no_relevant, st.few_words, st.own_headword, st.verbatim, seconds_since(t0));
+    return sq;
+}
 
-    // Files.
+// collection.tsv, and queries.<split>.tsv and qrels.<split>.txt for each split.
+static void write_collection_files(const std::string& out_dir, const std::vector<TextRecord>& docs,
+                                   const SplitQueries& sq) {
     std::filesystem::create_directories(out_dir);
-    {
-        AtomicFile f(out_dir + "/collection.tsv");
-        for (const auto& d : docs) {
-            std::string line = d.id + "\t" + d.text + "\n";
-            f.write(line.data(), line.size());
-        }
-        f.commit();
+    AtomicFile f(out_dir + "/collection.tsv");
+    for (const auto& d : docs) {
+        std::string line = d.id + "\t" + d.text + "\n";
+        f.write(line.data(), line.size());
     }
-    static const char* split_name[3] = {"train", "dev", "test"};
+    f.commit();
     for (int s = 0; s < 3; s++) {
         AtomicFile fq(out_dir + "/queries." + split_name[s] + ".tsv");
         AtomicFile fr(out_dir + "/qrels." + split_name[s] + ".txt");
-        for (size_t i = 0; i < queries[s].size(); i++) {
-            std::string line = queries[s][i].id + "\t" + queries[s][i].text + "\n";
+        for (size_t i = 0; i < sq.queries[s].size(); i++) {
+            std::string line = sq.queries[s][i].id + "\t" + sq.queries[s][i].text + "\n";
             fq.write(line.data(), line.size());
-            for (uint32_t d : rels[s][i]) {
-                std::string r = queries[s][i].id + " 0 " + docs[d].id + " 1\n";
+            for (uint32_t d : sq.rels[s][i]) {
+                std::string r = sq.queries[s][i].id + " 0 " + docs[d].id + " 1\n";
                 fr.write(r.data(), r.size());
             }
         }
         fq.commit();
         fr.commit();
     }
+}
 
-    // BM25 first stage.
-    Bm25Index ix = bm25_build(docs);
-    std::printf("make_collection: BM25 index: %zu documents, %zu terms, avgdl %.1f [%.1f s]\n", docs.size(),
-                ix.post_doc.size(), ix.avgdl, seconds_since(t0));
+// bm25.<split>.trec for each split and, for dev and test, candidates.<split>.tsv: the BM25 top-depth in
+// rank order.
+static void write_bm25_files(const std::string& out_dir, const Bm25Index& ix, const std::vector<TextRecord>& docs,
+                             const std::unordered_map<std::string, uint32_t>& doc_index, const SplitQueries& sq,
+                             int depth) {
     for (int s = 0; s < 3; s++) {
-        auto res = bm25_search(ix, queries[s], (size_t)depth);
+        const std::vector<TextRecord>& queries = sq.queries[s];
+        auto res = bm25_search(ix, queries, (size_t)depth);
         Run run;
-        for (size_t i = 0; i < queries[s].size(); i++) run[queries[s][i].id] = res[i];
-        std::string run_path = out_dir + "/bm25." + split_name[s] + ".trec";
-        write_run(run_path, run, "bm25");
+        for (size_t i = 0; i < queries.size(); i++) run[queries[i].id] = res[i];
+        write_run(out_dir + "/bm25." + split_name[s] + ".trec", run, "bm25");
         if (s == 0) continue;
-        // Candidates (dev, test): the BM25 top-depth in rank order.
         AtomicFile fc(out_dir + "/candidates." + split_name[s] + ".tsv");
-        for (size_t i = 0; i < queries[s].size(); i++)
+        for (size_t i = 0; i < queries.size(); i++)
             for (const auto& d : res[i]) {
-                std::string line = queries[s][i].id + "\t" + d.docid + "\t" + queries[s][i].text + "\t" +
+                std::string line = queries[i].id + "\t" + d.docid + "\t" + queries[i].text + "\t" +
                                    docs[doc_index.at(d.docid)].text + "\n";
                 fc.write(line.data(), line.size());
             }
         fc.commit();
     }
+}
+
+CollectionStats build_collection(const std::string& wordnet_dir, const std::string& gcide_dict,
+                                 const std::string& gcide_index, const std::string& out_dir, int depth) {
+    auto t0 = std::chrono::steady_clock::now();
+    CollectionStats st;
+
+    std::vector<TextRecord> docs = read_gcide_documents(gcide_dict, gcide_index, st);
+    std::unordered_map<std::string, uint32_t> doc_index;
+    for (size_t i = 0; i < docs.size(); i++) doc_index[docs[i].id] = (uint32_t)i;
+    std::printf(
+        "make_collection: %zu GCIDE entries -> %zu documents (senses kept %zu, of which %zu untagged tails; "
+        "WordNet dropped %zu, modern-only dropped %zu) [%.1f s]\n",
+        st.gcide_entries, st.docs, st.senses_kept, st.senses_untagged, st.senses_wordnet, st.senses_modern,
+        seconds_since(t0));
+
+    std::vector<Synset> synsets = read_synsets(wordnet_dir);
+    st.synsets = synsets.size();
+    std::vector<Query> merged = merge_synsets(synsets, st);
+    std::vector<char> verdict = judge_queries(merged, docs, doc_index);
+    SplitQueries sq = split_queries(merged, verdict, st);
+    std::printf(
+        "make_collection: %zu synsets, %zu merged duplicates, dropped: %zu without a document, %zu with < 2 content "
+        "words, "
+        "%zu containing a headword, %zu verbatim in a relevant document [%.1f s]\n",
+        st.synsets, st.merged, st.no_relevant, st.few_words, st.own_headword, st.verbatim, seconds_since(t0));
+
+    write_collection_files(out_dir, docs, sq);
+    Bm25Index ix = bm25_build(docs);
+    std::printf("make_collection: BM25 index: %zu documents, %zu terms, avgdl %.1f [%.1f s]\n", docs.size(),
+                ix.post_doc.size(), ix.avgdl, seconds_since(t0));
+    write_bm25_files(out_dir, ix, docs, doc_index, sq, depth);
     std::printf("make_collection: BM25 runs written [%.1f s]\n", seconds_since(t0));
     return st;
 }

@@ -319,6 +319,22 @@ Run read_run(const std::string& path) {
     return run;
 }
 
+// The checks of the streaming readers (RunReader, CandidateReader), whose queries come in contiguous
+// groups: a group's qid not seen in an earlier group (`unit` names the group's lines in the message),
+// and a docid once in its group.
+static void check_new_group(const LineReader& in, std::unordered_set<uint64_t>& done, const std::string& qid,
+                            const char* unit) {
+    if (!done.insert(fnv1a64(qid)).second)
+        in.fail(strfmt("query '%s' appears again after its %s ended; a query's %s must be contiguous", qid.c_str(),
+                       unit, unit));
+}
+
+static void check_new_doc(const LineReader& in, std::unordered_set<std::string>& ids, const std::string& docid,
+                          const std::string& qid) {
+    if (!ids.insert(docid).second)
+        in.fail(strfmt("document '%s' appears twice for query '%s'", docid.c_str(), qid.c_str()));
+}
+
 RunReader::RunReader(const std::string& path) : in(path, "run") {}
 
 bool RunReader::next(std::string& qid, std::vector<ScoredDoc>& docs) {
@@ -326,13 +342,10 @@ bool RunReader::next(std::string& qid, std::vector<ScoredDoc>& docs) {
     if (!have_pending && !read_run_line(in, pending_qid, pending_doc)) return false;
     have_pending = false;
     qid = pending_qid;
-    if (!done.insert(fnv1a64(qid)).second)
-        in.fail(
-            strfmt("query '%s' appears again after its lines ended; a query's lines must be contiguous", qid.c_str()));
+    check_new_group(in, done, qid, "lines");
     std::unordered_set<std::string> ids;
     for (;;) {
-        if (!ids.insert(pending_doc.docid).second)
-            in.fail(strfmt("document '%s' appears twice for query '%s'", pending_doc.docid.c_str(), qid.c_str()));
+        check_new_doc(in, ids, pending_doc.docid, qid);
         docs.push_back(std::move(pending_doc));
         if (!read_run_line(in, pending_qid, pending_doc)) break;
         if (pending_qid != qid) {
@@ -343,12 +356,13 @@ bool RunReader::next(std::string& qid, std::vector<ScoredDoc>& docs) {
     return true;
 }
 
-void sort_trec(std::vector<ScoredDoc>& docs) {
-    std::sort(docs.begin(), docs.end(), [](const ScoredDoc& a, const ScoredDoc& b) {
-        if (a.score != b.score) return a.score > b.score;
-        return a.docid > b.docid;
-    });
+// trec_eval's order (formats.h, sort_trec).
+static bool trec_before(const ScoredDoc& a, const ScoredDoc& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.docid > b.docid;
 }
+
+void sort_trec(std::vector<ScoredDoc>& docs) { std::sort(docs.begin(), docs.end(), trec_before); }
 
 std::string format_run_lines(const std::string& qid, std::vector<ScoredDoc> docs, const std::string& tag,
                              size_t depth) {
@@ -360,10 +374,7 @@ std::string format_run_lines(const std::string& qid, std::vector<ScoredDoc> docs
     }
     std::vector<size_t> order(docs.size());
     for (size_t i = 0; i < order.size(); i++) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        if (docs[a].score != docs[b].score) return docs[a].score > docs[b].score;
-        return docs[a].docid > docs[b].docid;
-    });
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return trec_before(docs[a], docs[b]); });
     size_t n = depth ? std::min(depth, docs.size()) : docs.size();
     std::string out;
     for (size_t k = 0; k < n; k++) {
@@ -416,13 +427,10 @@ bool CandidateReader::next(CandidateGroup& g) {
     g.qid = pending_q.id;
     g.query = pending_q.text;
     g.first_line = pending_line;
-    if (!done.insert(fnv1a64(g.qid)).second)
-        in.fail(
-            strfmt("query '%s' appears again after its rows ended; a query's rows must be contiguous", g.qid.c_str()));
+    check_new_group(in, done, g.qid, "rows");
     std::unordered_set<std::string> ids;
     for (;;) {
-        if (!ids.insert(pending_d.docid).second)
-            in.fail(strfmt("document '%s' appears twice for query '%s'", pending_d.docid.c_str(), g.qid.c_str()));
+        check_new_doc(in, ids, pending_d.docid, g.qid);
         g.docs.push_back(std::move(pending_d));
         if (!read_row()) break;
         if (pending_q.id != g.qid) {

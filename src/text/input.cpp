@@ -3,15 +3,15 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "ir/bm25.h"
+#include "text/normalize.h"
 
 static uint32_t stem_hash(std::string_view word) {
     size_t i = 0;
     while (i < word.size() && (word[i] == ' ' || word[i] == '\t' || word[i] == '\n' || word[i] == '\r')) i++;
-    std::string f = bm25_fold(word.substr(i));
+    std::string f = fold_text(word.substr(i));
     bool alnum = false;
-    for (unsigned char c : f) alnum |= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80;
-    if (!alnum || bm25_is_stopword(f)) return 0;
+    for (unsigned char c : f) alnum |= is_word_byte(c);
+    if (!alnum || is_stopword(f)) return 0;
     size_t end = 0;
     for (int cps = 0; end < f.size() && cps < 5; cps++) {  // first 5 code points
         end++;

@@ -9,8 +9,9 @@
 //
 // Exact-match feature: every token carries a 0/1 flag saying whether its word also occurs in the other
 // segment. A word is a pre-token of the tokenizer (tokenizer.h, encode_with_words), lower-cased and
-// accent-folded (bm25_fold), crudely stemmed by keeping its first 5 code points; words without a letter
-// or digit and stopwords (bm25.h's list) never match. Template tokens and EOS are 0.
+// accent-folded (fold_text, normalize.h, the rules BM25 uses too), crudely stemmed by keeping its first 5
+// code points; words without a letter or digit (no word byte) and stopwords (is_stopword) never match.
+// Template tokens and EOS are 0.
 #pragma once
 #include <cstdint>
 #include <string>
