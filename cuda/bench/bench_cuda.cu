@@ -178,32 +178,30 @@ int main() {
         const double ckpt_bytes = TE / 8 * N * 4, partial_bytes = 2.0 * ((E + 31) / 32) * Tn * N * 4 * 2;
         const double fwd_bytes = TE * 8 + 2.0 * Tn * N * 2, bwd_bytes = TE * 14 + 4.0 * Tn * N * 2;
         const double exps = TE * (N + 3);
-        row("selective scan fwd", time_ms([&] {
-                gpu::scan_forward<bf16>(y, E, ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off,
-                                        B, Tn, E, N, fwd_scratch, nullptr);
-            }),
+        const ScanInputs<bf16> in = {.u = {u, E}, .dt = {dt, E}, .Bm = {dbc + R, P}, .Cm = {dbc + R + N, P},
+                                     .z = {xz + E, 2 * E}};
+        const ScanWeights<float> weights = {.A_log = A_log, .Dskip = Dv, .dt_bias = bias};
+        const ScanGrads<bf16, float> grads = {.du = {du, E}, .ddt = {ddt, E}, .dBm = {ddbc + R, P},
+                                              .dCm = {ddbc + R + N, P}, .dz = {dxz + E, 2 * E}, .dA_log = dA,
+                                              .dDskip = dD, .ddt_bias = dbias};
+        const ScanDims dims = {.offsets = d_off, .B = B, .Tn = Tn, .E = E, .N = N};
+        row("selective scan fwd",
+            time_ms([&] { gpu::scan_forward<bf16>({y, E}, ckpt, fwd_scratch, in, weights, dims, nullptr); }),
             fwd_bytes + ckpt_bytes, 0, exps, fwd_bytes);
-        row("selective scan bwd", time_ms([&] {
-                gpu::scan_backward<bf16>(du, E, ddt, E, ddbc + R, ddbc + R + N, P, dxz + E, 2 * E, dA, dD, dbias, scratch, y, E,
-                                         ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off, B,
-                                         Tn, E, N, nullptr);
-            }),
+        row("selective scan bwd",
+            time_ms([&] { gpu::scan_backward<bf16>(grads, scratch, {y, E}, ckpt, in, weights, dims, nullptr); }),
             bwd_bytes + ckpt_bytes + partial_bytes, 0, exps, bwd_bytes);
         // The same tokens as one sequence of T steps: too few blocks for the GPU, so the scan cuts it over
         // time (a first pass: one more exponential per (t, n)), against the same floors.
         int32_t* d_off1 = device<int32_t>(2);
         const int32_t off1[2] = {0, Tn};
         CUDA_CHECK(cudaMemcpy(d_off1, off1, sizeof off1, cudaMemcpyHostToDevice));
-        row("scan fwd, 1 x 8192 (cut)", time_ms([&] {
-                gpu::scan_forward<bf16>(y, E, ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off1,
-                                        1, Tn, E, N, fwd_scratch, nullptr);
-            }),
+        const ScanDims dims1 = {.offsets = d_off1, .B = 1, .Tn = Tn, .E = E, .N = N};
+        row("scan fwd, 1 x 8192 (cut)",
+            time_ms([&] { gpu::scan_forward<bf16>({y, E}, ckpt, fwd_scratch, in, weights, dims1, nullptr); }),
             fwd_bytes + ckpt_bytes + TE * 4 + 2.0 * Tn * N * 2, 0, exps, fwd_bytes);  // + pass 1's u, dt, B, C
-        row("scan bwd, 1 x 8192 (cut)", time_ms([&] {
-                gpu::scan_backward<bf16>(du, E, ddt, E, ddbc + R, ddbc + R + N, P, dxz + E, 2 * E, dA, dD, dbias, scratch, y, E,
-                                         ckpt, u, E, dt, E, dbc + R, dbc + R + N, P, xz + E, 2 * E, A_log, Dv, bias, d_off1, 1,
-                                         Tn, E, N, nullptr);
-            }),
+        row("scan bwd, 1 x 8192 (cut)",
+            time_ms([&] { gpu::scan_backward<bf16>(grads, scratch, {y, E}, ckpt, in, weights, dims1, nullptr); }),
             bwd_bytes + ckpt_bytes + partial_bytes + TE * 6 + Tn * N * 2, 0, exps, bwd_bytes);  // + pass 1's dt, z, dout, C
         cudaFree(d_off1);
         for (void* p : {(void*)u, (void*)dt, (void*)dbc, (void*)xz, (void*)y, (void*)du, (void*)ddt, (void*)ddbc, (void*)dxz,
