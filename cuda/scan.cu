@@ -75,8 +75,6 @@
 //     and 2 to add the dB, dC terms over channels, plus the MUFU op: >= 15 issue slots, 15/128 clk
 //     per SM against 1.19/16 for the MUFU, so no backward that recomputes a_t can come within 1.5x of
 //     the exponentials-only floor (>= 1.58x); counted in issue slots this one is ~2.7x that bound.
-// The versions before this one (cub::BlockScan per state and chunk, one channel per 64-thread block
-// forward, 2-byte column reads) issued ~60 (forward) and ~155 (backward) per (t, n), plus barriers.
 // None of these figures has been measured on a GPU yet: they count instructions, not time.
 #include <algorithm>
 
@@ -572,9 +570,9 @@ static void check_scan_n(int N) {
 
 // Long sequences in small batches: below SF_CUT_BLOCKS_PER_SM blocks per SM (8 warps), each sequence is
 // cut into segments of seg_len steps (a multiple of SF_TILE, at least SF_SEG_MIN) so that about
-// SF_CUT_TARGET_PER_SM blocks per SM run, forward and backward; 0: no cut. The cut costs a first pass over the data (one more exponential
-// per (t, n) forward, per (t, n) of all segments but the first backward), so it is taken only where
-// parallelism is short.
+// SF_CUT_TARGET_PER_SM blocks per SM run, forward and backward; 0: no cut. The cut costs a first pass
+// over the data (one more exponential per (t, n) forward, per (t, n) of all segments but the first
+// backward), so it is taken only where parallelism is short.
 static int scan_segment_length(int B, int Tn, int E) {
     static int sms = 0;
     if (sms == 0) {

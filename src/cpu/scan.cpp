@@ -29,13 +29,13 @@
 //     dA_n    += sum_t da_t,n a_t,n delta_t,  dA_log[e, n] += dA_n * A_n   (dA/dA_log = -exp(A_log) = A)
 //   dv_t = ddelta_t * sigmoid(v_t) (1 when v_t > 20);  ddt[t, e] = dv_t,  ddt_bias[e] += dv_t.
 // The backward needs h_{t-1} and a_t: a forward pass over the sequence first recomputes them into
-// per-thread scratch (for one block of channels: [len, N, W] each; no T*E*N tensor is ever stored). dB and dC are sums over channels, which
-// run on different threads: each thread owns whole channels (all sequences of channel e, so dA_log,
-// dDskip and ddt_bias are summed in a fixed order) and sums dB, dC into its own [T, N] partials, added
-// in thread order at the end (deterministic for a given thread count). Within a block the W channels'
-// terms of sixteen states are summed at once by a shuffle tree (hsum16), not one vector at a time.
-// The sums through B are taken once per token: sum_n dh_n B_n gives both du's and ddelta's terms. du, ddt, dz, dB, dC are WRITTEN; dA_log, dDskip and
-// ddt_bias ACCUMULATED.
+// per-thread scratch (for one block of channels: [len, N, W] each; no T*E*N tensor is ever stored).
+// dB and dC are sums over channels, which run on different threads: each thread owns whole channels
+// (all sequences of channel e, so dA_log, dDskip and ddt_bias are summed in a fixed order) and sums
+// dB, dC into its own [T, N] partials, added in thread order at the end (deterministic for a given
+// thread count). Within a block the W channels' terms are summed sixteen states at a time by a
+// shuffle tree (hsum16). The sums through B are taken once per token: sum_n dh_n B_n gives both du's
+// and ddelta's terms. du, ddt, dz, dB, dC are WRITTEN; dA_log, dDskip and ddt_bias ACCUMULATED.
 //
 // Vectorisation: a thread takes a block of W = 16 adjacent channels (one AVX-512 register of fp32, two of
 // AVX2) and walks time; every per-(t, e) quantity is a W-wide row of the [T, E] tensors, and B[t, n],
