@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "core/optim.h"
+#include "core/views.h"
 #include "runtime.h"
 
 namespace gpu {
@@ -80,27 +81,25 @@ void conv1d_backward(T* dx, int lddx, float* dw, float* db, float* scratch, cons
                      cudaStream_t stream);
 
 // ---- scan.cu -----------------------------------------------------------------------------------------
-// out, u, dt, z [T, E] (row strides ldo, ldu, lddt, ldz), Bm, Cm [T, N] (row stride ldbc), all T;
-// A_log [E, N], Dskip [E], dt_bias [E] fp32; ckpt: the per-chunk states forward caches for backward,
-// scan_checkpoint_size floats (nullptr when no backward follows: scoring). Backward: du, ddt, dz [T, E] and dBm, dCm [T, N] (ld lddbc) written,
-// T; dA_log [E, N], dDskip [E], ddt_bias [E] fp32 +=; dout [T, E] T. N <= 16.
-// Forward scratch (scan_forward_scratch floats): the segment summaries when long sequences in a small
-// batch are cut over time, forward and backward (seg_len: 0 = chosen from the GPU's size; a multiple of
-// 32, >= 64; >= Tn: no cut).
+// Forward: out [T, E] T; ckpt: the per-chunk states forward caches for backward, scan_checkpoint_size
+// floats (nullptr when no backward follows: scoring); scratch: scan_forward_scratch floats, the segment
+// summaries when long sequences in a small batch are cut over time (seg_len, forward and backward:
+// 0 = chosen from the GPU's size; a multiple of 32, >= 64; >= Tn: no cut). The views (src/core/views.h):
+// in.u, in.dt, in.z [T, E] and in.Bm, in.Cm [T, N], all T; weights A_log [E, N], Dskip [E], dt_bias [E]
+// fp32; dims.offsets on the device. N <= 16. Bm and Cm share one row stride (slices of x_proj's output;
+// checked), and so do dBm and dCm.
+// Backward: grads du, ddt, dz [T, E] and dBm, dCm [T, N] written, T; dA_log [E, N], dDskip [E],
+// ddt_bias [E] fp32 +=; scratch: scan_backward_scratch floats; dout [T, E] T.
 size_t scan_checkpoint_size(int B, int Tn, int E, int N);
 size_t scan_forward_scratch(int B, int Tn, int E, int N);
 size_t scan_backward_scratch(int B, int Tn, int E, int N);
 template <class T>
-void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
-                  int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip, const float* dt_bias,
-                  const int32_t* offsets, int B, int Tn, int E, int N, float* scratch, cudaStream_t stream,
-                  int seg_len = 0);
+void scan_forward(Strided<T> out, float* ckpt, float* scratch, const ScanInputs<T>& in,
+                  const ScanWeights<float>& weights, const ScanDims& dims, cudaStream_t stream, int seg_len = 0);
 template <class T>
-void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz, float* dA_log,
-                   float* dDskip, float* ddt_bias, float* scratch, const T* dout, int lddo, const float* ckpt,
-                   const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z,
-                   int ldz, const float* A_log, const float* Dskip, const float* dt_bias, const int32_t* offsets,
-                   int B, int Tn, int E, int N, cudaStream_t stream, int seg_len = 0);
+void scan_backward(const ScanGrads<T, float>& grads, float* scratch, Strided<const T> dout, const float* ckpt,
+                   const ScanInputs<T>& in, const ScanWeights<float>& weights, const ScanDims& dims,
+                   cudaStream_t stream, int seg_len = 0);
 
 // ---- head.cu -----------------------------------------------------------------------------------------
 // pooled [B, D] fp32 = x [T, D] fp32 at each sequence's last token (+ delta [T, D] T there, or nullptr).

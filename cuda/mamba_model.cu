@@ -69,11 +69,10 @@ struct GpuOps {
     void conv1d_forward(T* u, int ldu, const T* x, int ldx, const float* w, const float* b, int B, int Tn, int E, int K) {
         gpu::conv1d_forward<T>(u, ldu, x, ldx, w, b, offsets, B, Tn, E, K, stream);
     }
-    void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm,
-                      const T* Cm, int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip,
-                      const float* dt_bias, int B, int Tn, int E, int N) {
-        gpu::scan_forward<T>(out, ldo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, B,
-                             Tn, E, N, scan_scratch, stream);
+    void scan_forward(Strided<T> out, float* ckpt, const ScanInputs<T>& in, const ScanWeights<float>& weights, int B,
+                      int Tn, int E, int N) {
+        gpu::scan_forward<T>(out, ckpt, scan_scratch, in, weights,
+                             {.offsets = offsets, .B = B, .Tn = Tn, .E = E, .N = N}, stream);
     }
     void pool_last(float* pooled, const float* x, const T* delta, int B, int D) {
         gpu::pool_last_forward<T>(pooled, x, delta, offsets, B, D, stream);
@@ -100,13 +99,10 @@ struct GpuOps {
                          int Nout, int Kin, bool accumulate_da) {
         gpu::matmul_backward<T>(cublas, da, ldda, dw, dout, lddo, a, lda, w, M, Nout, Kin, accumulate_da);
     }
-    void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz, float* dA_log,
-                       float* dDskip, float* ddt_bias, const T* dout, int lddo, const float* ckpt, const T* u, int ldu,
-                       const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz,
-                       const float* A_log, const float* Dskip, const float* dt_bias, int B, int Tn, int E, int N) {
-        gpu::scan_backward<T>(du, lddu, ddt, ldddt, dBm, dCm, lddbc, dz, lddz, dA_log, dDskip, ddt_bias, scratch, dout,
-                              lddo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, B, Tn,
-                              E, N, stream);
+    void scan_backward(const ScanGrads<T, float>& grads, Strided<const T> dout, const float* ckpt,
+                       const ScanInputs<T>& in, const ScanWeights<float>& weights, int B, int Tn, int E, int N) {
+        gpu::scan_backward<T>(grads, scratch, dout, ckpt, in, weights,
+                              {.offsets = offsets, .B = B, .Tn = Tn, .E = E, .N = N}, stream);
     }
     void conv1d_backward(T* dx, int lddx, float* dw, float* db, const T* du, int lddu, const T* x, int ldx,
                          const float* w, const float* b, int B, int Tn, int E, int K) {

@@ -7,8 +7,9 @@
 //   y_t     = sum_n C[t, n] h_t + Dskip[e] u[t, e],   out[t, e] = y_t * SiLU(z[t, e])
 //
 // Shapes: u, dt, z, out [T, E] of type T (row strides ldu, lddt, ldz, ldo); B, C [T, N] of type T with
-// row stride ldbc (slices of x_proj's output [T, R+2N]); A_log [E, N], Dskip [E], dt_bias [E] fp32;
-// offsets [B+1] int32 on the device. The state is fp32, N <= 16 (SCAN_N_MAX).
+// one row stride ldbc (slices of x_proj's output [T, R+2N]); A_log [E, N], Dskip [E], dt_bias [E] fp32;
+// offsets [B+1] int32 on the device. The state is fp32, N <= 16 (SCAN_N_MAX). The launchers take them as
+// the views of src/core/views.h and pass the kernels their pointers and strides.
 //
 // The layout is token-major ([T, E], as the GEMMs produce it), so a warp reads whole rows of channels,
 // and each thread walks time sequentially with its states in registers: parallel over (sequence,
@@ -74,8 +75,6 @@
 //     and 2 to add the dB, dC terms over channels, plus the MUFU op: >= 15 issue slots, 15/128 clk
 //     per SM against 1.19/16 for the MUFU, so no backward that recomputes a_t can come within 1.5x of
 //     the exponentials-only floor (>= 1.58x); counted in issue slots this one is ~2.7x that bound.
-// The versions before this one (cub::BlockScan per state and chunk, one channel per 64-thread block
-// forward, 2-byte column reads) issued ~60 (forward) and ~155 (backward) per (t, n), plus barriers.
 // None of these figures has been measured on a GPU yet: they count instructions, not time.
 #include <algorithm>
 
@@ -571,9 +570,9 @@ static void check_scan_n(int N) {
 
 // Long sequences in small batches: below SF_CUT_BLOCKS_PER_SM blocks per SM (8 warps), each sequence is
 // cut into segments of seg_len steps (a multiple of SF_TILE, at least SF_SEG_MIN) so that about
-// SF_CUT_TARGET_PER_SM blocks per SM run, forward and backward; 0: no cut. The cut costs a first pass over the data (one more exponential
-// per (t, n) forward, per (t, n) of all segments but the first backward), so it is taken only where
-// parallelism is short.
+// SF_CUT_TARGET_PER_SM blocks per SM run, forward and backward; 0: no cut. The cut costs a first pass
+// over the data (one more exponential per (t, n) forward, per (t, n) of all segments but the first
+// backward), so it is taken only where parallelism is short.
 static int scan_segment_length(int B, int Tn, int E) {
     static int sms = 0;
     if (sms == 0) {
@@ -585,6 +584,15 @@ static int scan_segment_length(int B, int Tn, int E) {
     if (groups * B >= (long)SF_CUT_BLOCKS_PER_SM * sms) return 0;
     const long seg = std::max<long>(SF_SEG_MIN, groups * Tn / want / SF_TILE * SF_TILE);
     return seg >= Tn ? 0 : (int)seg;
+}
+
+// The kernels read B and C (and write dB and dC) with one row stride.
+static void check_bc_stride(int ldb, int ldc) {
+    if (ldb != ldc) {
+        std::fprintf(stderr, "error: selective scan: B and C have row strides %d and %d; CUDA needs one\n", ldb,
+                     ldc);
+        std::exit(1);
+    }
 }
 
 static void check_segment_length(int seg_len) {
@@ -600,11 +608,11 @@ size_t scan_forward_scratch(int B, int Tn, int E, int N) {
 }
 
 template <class T>
-void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
-                  int ldbc, const T* z, int ldz, const float* A_log, const float* Dskip, const float* dt_bias,
-                  const int32_t* offsets, int B, int Tn, int E, int N, float* scratch, cudaStream_t stream,
-                  int seg_len) {
+void scan_forward(Strided<T> out, float* ckpt, float* scratch, const ScanInputs<T>& in,
+                  const ScanWeights<float>& weights, const ScanDims& dims, cudaStream_t stream, int seg_len) {
+    const int B = dims.B, Tn = dims.Tn, E = dims.E, N = dims.N;
     check_scan_n(N);
+    check_bc_stride(in.Bm.ld, in.Cm.ld);
     if (Tn == 0) return;
     if (seg_len == 0) seg_len = scan_segment_length(B, Tn, E);
     if (seg_len >= Tn) seg_len = 0;
@@ -615,11 +623,13 @@ void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt
     float2* seg_state = reinterpret_cast<float2*>(scratch);
     auto go = [&](auto summary_kernel, auto kernel) {
         if (seg_len)  // pass 1: every segment's decay and end state from h = 0, all at once
-            launch(summary_kernel, grid, dim3(SCAN_THREADS), 0, stream, out, ldo, ckpt, seg_state, u, ldu, dt, lddt, Bm,
-                   Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, E, N, seg_len);
+            launch(summary_kernel, grid, dim3(SCAN_THREADS), 0, stream, out.p, out.ld, ckpt, seg_state, in.u.p,
+                   in.u.ld, in.dt.p, in.dt.ld, in.Bm.p, in.Cm.p, in.Bm.ld, in.z.p, in.z.ld, weights.A_log,
+                   weights.Dskip, weights.dt_bias, dims.offsets, E, N, seg_len);
         CUDA_CHECK_LAUNCH();
-        launch(kernel, grid, dim3(SCAN_THREADS), 0, stream, out, ldo, ckpt, seg_state, u, ldu, dt, lddt, Bm, Cm, ldbc,
-               z, ldz, A_log, Dskip, dt_bias, offsets, E, N, seg_len);
+        launch(kernel, grid, dim3(SCAN_THREADS), 0, stream, out.p, out.ld, ckpt, seg_state, in.u.p, in.u.ld, in.dt.p,
+               in.dt.ld, in.Bm.p, in.Cm.p, in.Bm.ld, in.z.p, in.z.ld, weights.A_log, weights.Dskip, weights.dt_bias,
+               dims.offsets, E, N, seg_len);
     };
     switch ((N + SCAN_SPLIT - 1) / SCAN_SPLIT) {  // states per thread
         case 1: go(scan_forward_kernel<T, 1, true>, scan_forward_kernel<T, 1, false>); break;
@@ -631,12 +641,13 @@ void scan_forward(T* out, int ldo, float* ckpt, const T* u, int ldu, const T* dt
 }
 
 template <class T>
-void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz, float* dA_log,
-                   float* dDskip, float* ddt_bias, float* scratch, const T* dout, int lddo, const float* ckpt,
-                   const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z,
-                   int ldz, const float* A_log, const float* Dskip, const float* dt_bias, const int32_t* offsets,
-                   int B, int Tn, int E, int N, cudaStream_t stream, int seg_len) {
+void scan_backward(const ScanGrads<T, float>& grads, float* scratch, Strided<const T> dout, const float* ckpt,
+                   const ScanInputs<T>& in, const ScanWeights<float>& weights, const ScanDims& dims,
+                   cudaStream_t stream, int seg_len) {
+    const int B = dims.B, Tn = dims.Tn, E = dims.E, N = dims.N;
     check_scan_n(N);
+    check_bc_stride(in.Bm.ld, in.Cm.ld);
+    check_bc_stride(grads.dBm.ld, grads.dCm.ld);
     if (Tn == 0) return;
     if (seg_len == 0) seg_len = scan_segment_length(B, Tn, E);
     if (seg_len >= Tn) seg_len = 0;
@@ -649,30 +660,30 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
     float2* seg_state = reinterpret_cast<float2*>(part_p + rows * E * (N + 2));  // [rows, E, N]
     const dim3 grid(groups, B, seg_len ? ceil_div(Tn, seg_len) : 1);
     if (seg_len) {
-        launch(scan_backward_summary_kernel<T>, grid, dim3(SCAN_THREADS), 0, stream, seg_state, dout, lddo, dt, lddt,
-               Cm, ldbc, z, ldz, A_log, dt_bias, offsets, E, N, seg_len);
+        launch(scan_backward_summary_kernel<T>, grid, dim3(SCAN_THREADS), 0, stream, seg_state, dout.p, dout.ld,
+               in.dt.p, in.dt.ld, in.Cm.p, in.Cm.ld, in.z.p, in.z.ld, weights.A_log, weights.dt_bias, dims.offsets, E,
+               N, seg_len);
         CUDA_CHECK_LAUNCH();
     }
-    launch(scan_backward_kernel<T>, grid, dim3(SCAN_THREADS), 0, stream, du, lddu, ddt, ldddt, dz, lddz, part_B, part_C,
-           part_p, seg_state, dout, lddo, ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets,
-           Tn, E, N, seg_len);
+    launch(scan_backward_kernel<T>, grid, dim3(SCAN_THREADS), 0, stream, grads.du.p, grads.du.ld, grads.ddt.p,
+           grads.ddt.ld, grads.dz.p, grads.dz.ld, part_B, part_C, part_p, seg_state, dout.p, dout.ld, ckpt, in.u.p,
+           in.u.ld, in.dt.p, in.dt.ld, in.Bm.p, in.Cm.p, in.Bm.ld, in.z.p, in.z.ld, weights.A_log, weights.Dskip,
+           weights.dt_bias, dims.offsets, Tn, E, N, seg_len);
     CUDA_CHECK_LAUNCH();
-    launch(scan_sum_bc_kernel<T>, dim3(ceil_div((long)Tn * N, 256)), dim3(256), 0, stream, dBm, dCm, lddbc, part_B,
-           part_C, groups, Tn, N);
+    launch(scan_sum_bc_kernel<T>, dim3(ceil_div((long)Tn * N, 256)), dim3(256), 0, stream, grads.dBm.p, grads.dCm.p,
+           grads.dBm.ld, part_B, part_C, groups, Tn, N);
     CUDA_CHECK_LAUNCH();
-    launch(scan_sum_params_kernel, dim3(ceil_div((long)E * (N + 2), 256)), dim3(256), 0, stream, dA_log, dDskip,
-           ddt_bias, part_p, A_log, offsets, B, E, N, seg_len);
+    launch(scan_sum_params_kernel, dim3(ceil_div((long)E * (N + 2), 256)), dim3(256), 0, stream, grads.dA_log,
+           grads.dDskip, grads.ddt_bias, part_p, weights.A_log, dims.offsets, B, E, N, seg_len);
     CUDA_CHECK_LAUNCH();
 }
 
-#define INSTANTIATE(T)                                                                                            \
-    template void scan_forward<T>(T*, int, float*, const T*, int, const T*, int, const T*, const T*, int, const T*, \
-                                  int, const float*, const float*, const float*, const int32_t*, int, int, int,    \
-                                  int, float*, cudaStream_t, int);                                                 \
-    template void scan_backward<T>(T*, int, T*, int, T*, T*, int, T*, int, float*, float*, float*, float*,          \
-                                   const T*, int, const float*, const T*, int, const T*, int, const T*, const T*,   \
-                                   int, const T*, int, const float*, const float*, const float*, const int32_t*,   \
-                                   int, int, int, int, cudaStream_t, int);
+#define INSTANTIATE(T)                                                                                             \
+    template void scan_forward<T>(Strided<T>, float*, float*, const ScanInputs<T>&, const ScanWeights<float>&,    \
+                                  const ScanDims&, cudaStream_t, int);                                             \
+    template void scan_backward<T>(const ScanGrads<T, float>&, float*, Strided<const T>, const float*,            \
+                                   const ScanInputs<T>&, const ScanWeights<float>&, const ScanDims&, cudaStream_t, \
+                                   int);
 INSTANTIATE(float)
 INSTANTIATE(__nv_bfloat16)
 

@@ -148,17 +148,20 @@ TEST_CASE("gradcheck: selective scan with softplus, D skip and SiLU gate over a 
     Vec u = randv(rng, Tn * E), dt = randv(rng, Tn * E, -2, 1), bc = randv(rng, Tn * P), z = randv(rng, Tn * E, -2, 2);
     Vec A_log = randv(rng, E * N, -1, 1), Dk = randv(rng, E), bias = randv(rng, E, -1, 0.5);
     Vec r = randv(rng, Tn * E), out(Tn * E);
+    const ScanInputs<double> in = {.u = {u.data(), E}, .dt = {dt.data(), E}, .Bm = {bc.data() + 2, P},
+                                   .Cm = {bc.data() + 2 + N, P}, .z = {z.data(), E}};
+    const ScanWeights<double> weights = {.A_log = A_log.data(), .Dskip = Dk.data(), .dt_bias = bias.data()};
+    const ScanDims dims = {.offsets = off.data(), .B = B, .Tn = Tn, .E = E, .N = N};
     auto loss = [&] {
-        cpu::scan_forward(out.data(), E, u.data(), E, dt.data(), E, bc.data() + 2, bc.data() + 2 + N, P, z.data(), E,
-                          A_log.data(), Dk.data(), bias.data(), off.data(), B, E, N);
+        cpu::scan_forward<double>({out.data(), E}, in, weights, dims);
         return dot(out, r);
     };
     Vec du(Tn * E), ddt(Tn * E), dbc(Tn * P, 0), dz(Tn * E), dA(E * N, 0), dD(E, 0), dbias(E, 0);
     Vec scratch(cpu::scan_scratch_size(Tn, max_len, N, omp_get_max_threads()));
-    cpu::scan_backward(du.data(), E, ddt.data(), E, dbc.data() + 2, dbc.data() + 2 + N, P, dz.data(), E, dA.data(),
-                       dD.data(), dbias.data(), scratch.data(), r.data(), E, u.data(), E, dt.data(), E, bc.data() + 2,
-                       bc.data() + 2 + N, P, z.data(), E, A_log.data(), Dk.data(), bias.data(), off.data(), B, E, N,
-                       max_len);
+    cpu::scan_backward<double>({.du = {du.data(), E}, .ddt = {ddt.data(), E}, .dBm = {dbc.data() + 2, P},
+                                .dCm = {dbc.data() + 2 + N, P}, .dz = {dz.data(), E}, .dA_log = dA.data(),
+                                .dDskip = dD.data(), .ddt_bias = dbias.data()},
+                               scratch.data(), {r.data(), E}, in, weights, dims, max_len);
     fd_check("u", u, du, loss);
     fd_check("dt", dt, ddt, loss);
     fd_check("[dt_in|B|C] (B and C columns; dt_in columns are untouched: 0)", bc, dbc, loss);

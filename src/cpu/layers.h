@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/views.h"
+
 namespace cpu {
 
 // ---- embedding.cpp -------------------------------------------------------------------------------
@@ -73,16 +75,12 @@ void conv1d_backward(T* dx, int lddx, T* dw, T* db, const T* du, int lddu, const
 // Scratch the scan needs, in elements of T, for the longest sequence `max_len` of a batch of Tn tokens
 // run on `threads` OpenMP threads.
 size_t scan_scratch_size(int Tn, int max_len, int N, int threads);
+// out [T, E] = the scan of `in` (views: src/core/views.h); backward: grads from dout [T, E].
 template <class T>
-void scan_forward(T* out, int ldo, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
-                  int ldbc, const T* z, int ldz, const T* A_log, const T* Dskip, const T* dt_bias,
-                  const int32_t* offsets, int B, int E, int N);
+void scan_forward(Strided<T> out, const ScanInputs<T>& in, const ScanWeights<T>& weights, const ScanDims& dims);
 template <class T>
-void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz,
-                   T* dA_log, T* dDskip, T* ddt_bias, T* scratch, const T* dout, int lddo, const T* u,
-                   int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz,
-                   const T* A_log, const T* Dskip, const T* dt_bias, const int32_t* offsets, int B, int E,
-                   int N, int max_len);
+void scan_backward(const ScanGrads<T>& grads, T* scratch, Strided<const T> dout, const ScanInputs<T>& in,
+                   const ScanWeights<T>& weights, const ScanDims& dims, int max_len);
 
 // ---- head.cpp ------------------------------------------------------------------------------------
 template <class T>

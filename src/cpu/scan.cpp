@@ -10,9 +10,9 @@
 //   y_t       = sum_n C[t, n] h_t,n + Dskip[e] u[t, e]
 //   out[t, e] = y_t * SiLU(z[t, e])
 //
-// Shapes: u, dt, z, out [T, E] (row strides ldu, lddt, ldz, ldo: u is the conv output, dt the dt_proj
-// output, z the gate half of xz); B, C [T, N] with row stride ldbc (slices of the x_proj output
-// [T, R + 2N]); A_log [E, N]; Dskip, dt_bias [E]. B and C are shared by all E channels of a token.
+// Shapes: u, dt, z, out [T, E] (u is the conv output, dt the dt_proj output, z the gate half of xz);
+// B, C [T, N] (slices of the x_proj output [T, R + 2N]); each a Strided view with its own row stride
+// (src/core/views.h). A_log [E, N]; Dskip, dt_bias [E]. B and C are shared by all E channels of a token.
 // The state h never crosses a sequence boundary, and lives only in registers / a small local array:
 // nothing of it is cached for backward.
 //
@@ -29,13 +29,13 @@
 //     dA_n    += sum_t da_t,n a_t,n delta_t,  dA_log[e, n] += dA_n * A_n   (dA/dA_log = -exp(A_log) = A)
 //   dv_t = ddelta_t * sigmoid(v_t) (1 when v_t > 20);  ddt[t, e] = dv_t,  ddt_bias[e] += dv_t.
 // The backward needs h_{t-1} and a_t: a forward pass over the sequence first recomputes them into
-// per-thread scratch (for one block of channels: [len, N, W] each; no T*E*N tensor is ever stored). dB and dC are sums over channels, which
-// run on different threads: each thread owns whole channels (all sequences of channel e, so dA_log,
-// dDskip and ddt_bias are summed in a fixed order) and sums dB, dC into its own [T, N] partials, added
-// in thread order at the end (deterministic for a given thread count). Within a block the W channels'
-// terms of sixteen states are summed at once by a shuffle tree (hsum16), not one vector at a time.
-// The sums through B are taken once per token: sum_n dh_n B_n gives both du's and ddelta's terms. du, ddt, dz, dB, dC are WRITTEN; dA_log, dDskip and
-// ddt_bias ACCUMULATED.
+// per-thread scratch (for one block of channels: [len, N, W] each; no T*E*N tensor is ever stored).
+// dB and dC are sums over channels, which run on different threads: each thread owns whole channels
+// (all sequences of channel e, so dA_log, dDskip and ddt_bias are summed in a fixed order) and sums
+// dB, dC into its own [T, N] partials, added in thread order at the end (deterministic for a given
+// thread count). Within a block the W channels' terms are summed sixteen states at a time by a
+// shuffle tree (hsum16). The sums through B are taken once per token: sum_n dh_n B_n gives both du's
+// and ddelta's terms. du, ddt, dz, dB, dC are WRITTEN; dA_log, dDskip and ddt_bias ACCUMULATED.
 //
 // Vectorisation: a thread takes a block of W = 16 adjacent channels (one AVX-512 register of fp32, two of
 // AVX2) and walks time; every per-(t, e) quantity is a W-wide row of the [T, E] tensors, and B[t, n],
@@ -72,67 +72,68 @@ size_t scan_scratch_size(int Tn, int max_len, int N, int threads) {
 // page boundaries) does not run ahead of the walk through time: fetch the rows PF steps ahead by hand.
 constexpr int PF = 8;
 template <class T>
-static inline void prefetch_row(const T* x, int64_t ld, int t, int e0) {
-    __builtin_prefetch(x + (int64_t)t * ld + e0);
+static inline void prefetch_row(Strided<T> x, int t, int e0) {
+    __builtin_prefetch(x.p + (int64_t)t * x.ld + e0);
 }
 
 // A block's per-channel constants: A = -exp(A_log) [N][W], A2 = A log2(e) (so that exp(delta A) =
 // 2^(delta A2)), dt_bias and D.
 template <class V, class T>
-static void load_block(V* A, V* A2, V& bias, V& Dv, const T* A_log, const T* dt_bias, const T* Dskip, int e0, int w,
-                       int N) {
+static void load_block(V* A, V* A2, V& bias, V& Dv, const ScanWeights<T>& weights, int e0, int w, int N) {
     bias = V{}, Dv = V{};
     for (int n = 0; n < N; n++) A[n] = V{};
     for (int i = 0; i < w; i++) {
-        bias[i] = dt_bias[e0 + i], Dv[i] = Dskip[e0 + i];
-        for (int n = 0; n < N; n++) A[n][i] = -std::exp(A_log[(int64_t)(e0 + i) * N + n]);
+        bias[i] = weights.dt_bias[e0 + i], Dv[i] = weights.Dskip[e0 + i];
+        for (int n = 0; n < N; n++) A[n][i] = -std::exp(weights.A_log[(int64_t)(e0 + i) * N + n]);
     }
     for (int n = 0; n < N; n++) A2[n] = A[n] * (T)1.44269504088896340736;
 }
 
 template <class T>
-void scan_forward(T* out, int ldo, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
-                  int ldbc, const T* z, int ldz, const T* A_log, const T* Dskip, const T* dt_bias,
-                  const int32_t* offsets, int B, int E, int N) {
+void scan_forward(Strided<T> out, const ScanInputs<T>& in, const ScanWeights<T>& weights, const ScanDims& dims) {
     using V = typename Vec<T>::type;
+    const Strided<const T> u = in.u, dt = in.dt, Bm = in.Bm, Cm = in.Cm, z = in.z;
+    const int32_t* offsets = dims.offsets;
+    const int B = dims.B, E = dims.E, N = dims.N;
     ENGINE_ASSERT(N <= MAX_N);
     const int blocks = (E + W - 1) / W;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < blocks; blk++) {
         const int e0 = blk * W, w = E - e0 < W ? E - e0 : W;
         V A[MAX_N], A2[MAX_N], h[MAX_N], bias, Dv;
-        load_block(A, A2, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
+        load_block(A, A2, bias, Dv, weights, e0, w, N);
         for (int s = 0; s < B; s++) {
             for (int n = 0; n < N; n++) h[n] = V{};
             for (int t = offsets[s]; t < offsets[s + 1]; t++) {
                 if (t + PF < offsets[s + 1]) {
-                    prefetch_row(dt, lddt, t + PF, e0), prefetch_row(u, ldu, t + PF, e0), prefetch_row(z, ldz, t + PF, e0);
-                    prefetch_row(out, ldo, t + PF, e0), prefetch_row(Bm, ldbc, t + PF, 0);
+                    prefetch_row(dt, t + PF, e0), prefetch_row(u, t + PF, e0), prefetch_row(z, t + PF, e0);
+                    prefetch_row(out, t + PF, e0), prefetch_row(Bm, t + PF, 0);
                 }
-                V dl = vsoftplus(load_row<V>(dt, lddt, t, e0, w) + bias);
-                V uu = load_row<V>(u, ldu, t, e0, w), zz = load_row<V>(z, ldz, t, e0, w);
+                V dl = vsoftplus(load_row<V>(dt.p, dt.ld, t, e0, w) + bias);
+                V uu = load_row<V>(u.p, u.ld, t, e0, w), zz = load_row<V>(z.p, z.ld, t, e0, w);
                 V du_ = dl * uu, y = Dv * uu;
-                const T* Bt = Bm + (int64_t)t * ldbc;
-                const T* Ct = Cm + (int64_t)t * ldbc;
+                const T* Bt = Bm.p + (int64_t)t * Bm.ld;
+                const T* Ct = Cm.p + (int64_t)t * Cm.ld;
                 for (int n = 0; n < N; n++) {
                     h[n] = vexp2_nonpos(dl * A2[n]) * h[n] + du_ * Bt[n];
                     y += h[n] * Ct[n];
                 }
-                store_row(out, ldo, y * zz * vsigmoid(zz), t, e0, w);
+                store_row(out.p, out.ld, y * zz * vsigmoid(zz), t, e0, w);
             }
         }
     }
 }
 
 template <class T>
-void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz,
-                   T* dA_log, T* dDskip, T* ddt_bias, T* scratch, const T* dout, int lddo, const T* u,
-                   int ldu, const T* dt, int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz,
-                   const T* A_log, const T* Dskip, const T* dt_bias, const int32_t* offsets, int B, int E,
-                   int N, int max_len) {
+void scan_backward(const ScanGrads<T>& grads, T* scratch, Strided<const T> dout, const ScanInputs<T>& in,
+                   const ScanWeights<T>& weights, const ScanDims& dims, int max_len) {
     using V = typename Vec<T>::type;
-    ENGINE_ASSERT(N <= MAX_N);
-    const int Tn = offsets[B], blocks = (E + W - 1) / W;
+    const Strided<T> du = grads.du, ddt = grads.ddt, dBm = grads.dBm, dCm = grads.dCm, dz = grads.dz;
+    const Strided<const T> u = in.u, dt = in.dt, Bm = in.Bm, Cm = in.Cm, z = in.z;
+    const int32_t* offsets = dims.offsets;
+    const int B = dims.B, Tn = dims.Tn, E = dims.E, N = dims.N;
+    ENGINE_ASSERT(N <= MAX_N && Tn == offsets[B]);
+    const int blocks = (E + W - 1) / W;
     const size_t per_thread = per_thread_size(Tn, max_len, N);
     scratch += (sizeof(V) - (uintptr_t)scratch % sizeof(V)) % sizeof(V) / sizeof(T);  // align to a vector
     int threads = 1;  // the team actually started (scratch is sized for omp_get_max_threads())
@@ -151,18 +152,18 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
             const int e0 = blk * W, w = E - e0 < W ? E - e0 : W;
             V A[MAX_N], A2[MAX_N], dh[MAX_N], dA[MAX_N], bias, Dv, dD{}, dbias{};
             V dBv[MAX_N], dCv[MAX_N], Zero[MAX_N];  // [N] rounded up to whole groups of W, zero past N
-            load_block(A, A2, bias, Dv, A_log, dt_bias, Dskip, e0, w, N);
+            load_block(A, A2, bias, Dv, weights, e0, w, N);
             for (int n = 0; n < MAX_N; n++) dA[n] = dBv[n] = dCv[n] = Zero[n] = V{};
             for (int s = 0; s < B; s++) {
                 const int t0 = offsets[s], t1 = offsets[s + 1];
                 // Recompute delta_t, a_t and h_t for the whole sequence.
                 for (int t = t0; t < t1; t++) {
                     const int j = t - t0;
-                    if (t + PF < t1) prefetch_row(dt, lddt, t + PF, e0), prefetch_row(u, ldu, t + PF, e0);
-                    V dl = vsoftplus(load_row<V>(dt, lddt, t, e0, w) + bias);
-                    V du_ = dl * load_row<V>(u, ldu, t, e0, w);
+                    if (t + PF < t1) prefetch_row(dt, t + PF, e0), prefetch_row(u, t + PF, e0);
+                    V dl = vsoftplus(load_row<V>(dt.p, dt.ld, t, e0, w) + bias);
+                    V du_ = dl * load_row<V>(u.p, u.ld, t, e0, w);
                     Dl[j] = dl;
-                    const T* Bt = Bm + (int64_t)t * ldbc;
+                    const T* Bt = Bm.p + (int64_t)t * Bm.ld;
                     for (int n = 0; n < N; n++) {
                         V a = vexp2_nonpos(dl * A2[n]);
                         Aa[(size_t)j * N + n] = a;
@@ -174,18 +175,18 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                     const int j = t - t0;
                     if (t - PF >= t0) {
                         const int tp = t - PF;
-                        prefetch_row(u, ldu, tp, e0), prefetch_row(z, ldz, tp, e0), prefetch_row(dout, lddo, tp, e0);
-                        prefetch_row(dt, lddt, tp, e0), prefetch_row(du, lddu, tp, e0), prefetch_row(ddt, ldddt, tp, e0);
-                        prefetch_row(dz, lddz, tp, e0);
+                        prefetch_row(u, tp, e0), prefetch_row(z, tp, e0), prefetch_row(dout, tp, e0);
+                        prefetch_row(dt, tp, e0), prefetch_row(du, tp, e0), prefetch_row(ddt, tp, e0);
+                        prefetch_row(dz, tp, e0);
                     }
                     const V dl = Dl[j];
                     const V* at = Aa + (size_t)j * N;
                     const V* ht = H + (size_t)j * N;
                     const V* hp = j ? ht - N : Zero;  // h_{t-1}: zero before the first token
-                    const T* Bt = Bm + (int64_t)t * ldbc;
-                    const T* Ct = Cm + (int64_t)t * ldbc;
-                    V uu = load_row<V>(u, ldu, t, e0, w), zz = load_row<V>(z, ldz, t, e0, w);
-                    V g = load_row<V>(dout, lddo, t, e0, w), v = load_row<V>(dt, lddt, t, e0, w) + bias;
+                    const T* Bt = Bm.p + (int64_t)t * Bm.ld;
+                    const T* Ct = Cm.p + (int64_t)t * Cm.ld;
+                    V uu = load_row<V>(u.p, u.ld, t, e0, w), zz = load_row<V>(z.p, z.ld, t, e0, w);
+                    V g = load_row<V>(dout.p, dout.ld, t, e0, w), v = load_row<V>(dt.p, dt.ld, t, e0, w) + bias;
                     V y = Dv * uu;
                     for (int n = 0; n < N; n++) y += ht[n] * Ct[n];
                     V sz = vsigmoid(zz);
@@ -216,16 +217,16 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                     }
                     ddl = v > 20 ? ddl : ddl * vsigmoid(v);
                     dbias += ddl;
-                    store_row(du, lddu, dut, t, e0, w);
-                    store_row(ddt, ldddt, ddl, t, e0, w);
-                    store_row(dz, lddz, dzz, t, e0, w);
+                    store_row(du.p, du.ld, dut, t, e0, w);
+                    store_row(ddt.p, ddt.ld, ddl, t, e0, w);
+                    store_row(dz.p, dz.ld, dzz, t, e0, w);
                 }
             }
             // One thread owns these channels for all sequences: the sums are in a fixed order.
             for (int i = 0; i < w; i++) {
-                for (int n = 0; n < N; n++) dA_log[(int64_t)(e0 + i) * N + n] += dA[n][i] * A[n][i];
-                dDskip[e0 + i] += dD[i];
-                ddt_bias[e0 + i] += dbias[i];
+                for (int n = 0; n < N; n++) grads.dA_log[(int64_t)(e0 + i) * N + n] += dA[n][i] * A[n][i];
+                grads.dDskip[e0 + i] += dD[i];
+                grads.ddt_bias[e0 + i] += dbias[i];
             }
         }
     }
@@ -238,20 +239,16 @@ void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc
                 sb += scratch[(size_t)p * per_thread + (size_t)t * N + n];
                 sc += scratch[(size_t)p * per_thread + (size_t)Tn * N + (size_t)t * N + n];
             }
-            dBm[(int64_t)t * lddbc + n] = sb;
-            dCm[(int64_t)t * lddbc + n] = sc;
+            dBm.p[(int64_t)t * dBm.ld + n] = sb;
+            dCm.p[(int64_t)t * dCm.ld + n] = sc;
         }
     }
 }
 
-#define INSTANTIATE(T)                                                                                \
-    template void scan_forward<T>(T*, int, const T*, int, const T*, int, const T*, const T*, int,     \
-                                  const T*, int, const T*, const T*, const T*, const int32_t*, int,   \
-                                  int, int);                                                          \
-    template void scan_backward<T>(T*, int, T*, int, T*, T*, int, T*, int, T*, T*, T*, T*, const T*,  \
-                                   int, const T*, int, const T*, int, const T*, const T*, int,        \
-                                   const T*, int, const T*, const T*, const T*, const int32_t*, int,  \
-                                   int, int, int);
+#define INSTANTIATE(T)                                                                                   \
+    template void scan_forward<T>(Strided<T>, const ScanInputs<T>&, const ScanWeights<T>&, const ScanDims&); \
+    template void scan_backward<T>(const ScanGrads<T>&, T*, Strided<const T>, const ScanInputs<T>&,         \
+                                   const ScanWeights<T>&, const ScanDims&, int);
 INSTANTIATE(float)
 INSTANTIATE(double)
 

@@ -83,15 +83,16 @@ static int scan_bench(int B, int len) {
     std::vector<float> scratch(cpu::scan_scratch_size(Tn, len, N, omp_get_max_threads()));
     std::vector<int32_t> off(B + 1);
     for (int b = 0; b <= B; b++) off[b] = b * len;
-    const float *Bm = dbc.data() + R, *Cm = dbc.data() + R + N;
-    double fwd = time_min([&] {
-        cpu::scan_forward(out.data(), E, u.data(), E, dt.data(), E, Bm, Cm, P, z.data(), E, A_log.data(), Dskip.data(),
-                          bias.data(), off.data(), B, E, N);
-    });
+    const ScanInputs<float> in = {.u = {u.data(), E}, .dt = {dt.data(), E}, .Bm = {dbc.data() + R, P},
+                                  .Cm = {dbc.data() + R + N, P}, .z = {z.data(), E}};
+    const ScanWeights<float> weights = {.A_log = A_log.data(), .Dskip = Dskip.data(), .dt_bias = bias.data()};
+    const ScanGrads<float> grads = {.du = {du.data(), E}, .ddt = {ddt.data(), E}, .dBm = {ddbc.data() + R, P},
+                                    .dCm = {ddbc.data() + R + N, P}, .dz = {dz.data(), E}, .dA_log = dA.data(),
+                                    .dDskip = dD.data(), .ddt_bias = db.data()};
+    const ScanDims dims = {.offsets = off.data(), .B = B, .Tn = Tn, .E = E, .N = N};
+    double fwd = time_min([&] { cpu::scan_forward<float>({out.data(), E}, in, weights, dims); });
     double bwd = time_min([&] {
-        cpu::scan_backward(du.data(), E, ddt.data(), E, ddbc.data() + R, ddbc.data() + R + N, P, dz.data(), E,
-                           dA.data(), dD.data(), db.data(), scratch.data(), dout.data(), E, u.data(), E, dt.data(), E,
-                           Bm, Cm, P, z.data(), E, A_log.data(), Dskip.data(), bias.data(), off.data(), B, E, N, len);
+        cpu::scan_backward<float>(grads, scratch.data(), {dout.data(), E}, in, weights, dims, len);
     });
     const double el = (double)Tn * E * N, th = omp_get_max_threads();
     std::printf("selective scan, %d threads: %d sequences x %d tokens, E %d, N %d\n", (int)th, B, len, E, N);

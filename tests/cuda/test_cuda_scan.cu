@@ -38,21 +38,28 @@ static void check_scan(const std::vector<int>& lens, int E, int N, int seg_len =
     Dev<float> d_A(A_log), d_D(Dskip), d_bias(dt_bias), d_dA(dA0), d_dD(dD0), d_dbias(dbias0);
     Dev<float> ckpt(gpu::scan_checkpoint_size(B, Tn, E, N)), scratch(gpu::scan_backward_scratch(B, Tn, E, N));
     Dev<float> fwd_scratch(gpu::scan_forward_scratch(B, Tn, E, N));
-    gpu::scan_forward<T>(d_out.p, E, ckpt.p, d_u.p, E, d_dt.p, E, d_dbc.p + R, d_dbc.p + R + N, P, d_xz.p + E, ldz, d_A.p,
-                         d_D.p, d_bias.p, d_off.p, B, Tn, E, N, fwd_scratch.p, nullptr, seg_len);
-    gpu::scan_backward<T>(d_du.p, E, d_ddt.p, E, d_ddbc.p + R, d_ddbc.p + R + N, P, d_dxz.p + E, ldz, d_dA.p, d_dD.p,
-                          d_dbias.p, scratch.p, d_dout.p, E, ckpt.p, d_u.p, E, d_dt.p, E, d_dbc.p + R, d_dbc.p + R + N, P,
-                          d_xz.p + E, ldz, d_A.p, d_D.p, d_bias.p, d_off.p, B, Tn, E, N, nullptr, seg_len);
+    const ScanInputs<T> d_in = {.u = {d_u.p, E}, .dt = {d_dt.p, E}, .Bm = {d_dbc.p + R, P}, .Cm = {d_dbc.p + R + N, P},
+                                .z = {d_xz.p + E, ldz}};
+    const ScanWeights<float> d_weights = {.A_log = d_A.p, .Dskip = d_D.p, .dt_bias = d_bias.p};
+    const ScanDims d_dims = {.offsets = d_off.p, .B = B, .Tn = Tn, .E = E, .N = N};
+    gpu::scan_forward<T>({d_out.p, E}, ckpt.p, fwd_scratch.p, d_in, d_weights, d_dims, nullptr, seg_len);
+    gpu::scan_backward<T>({.du = {d_du.p, E}, .ddt = {d_ddt.p, E}, .dBm = {d_ddbc.p + R, P},
+                           .dCm = {d_ddbc.p + R + N, P}, .dz = {d_dxz.p + E, ldz}, .dA_log = d_dA.p, .dDskip = d_dD.p,
+                           .ddt_bias = d_dbias.p},
+                          scratch.p, {d_dout.p, E}, ckpt.p, d_in, d_weights, d_dims, nullptr, seg_len);
 
     std::vector<float> out((size_t)Tn * E), du((size_t)Tn * E), ddt((size_t)Tn * E), ddbc((size_t)Tn * P), dxz((size_t)Tn * ldz);
     std::vector<float> dA = dA0, dD = dD0, dbias = dbias0;
     std::vector<float> cpu_scratch(cpu::scan_scratch_size(Tn, max_len, N, omp_get_max_threads()));
-    cpu::scan_forward(out.data(), E, u.data(), E, dt.data(), E, dbc.data() + R, dbc.data() + R + N, P, xz.data() + E, ldz,
-                      A_log.data(), Dskip.data(), dt_bias.data(), off.data(), B, E, N);
-    cpu::scan_backward(du.data(), E, ddt.data(), E, ddbc.data() + R, ddbc.data() + R + N, P, dxz.data() + E, ldz, dA.data(),
-                       dD.data(), dbias.data(), cpu_scratch.data(), dout.data(), E, u.data(), E, dt.data(), E,
-                       dbc.data() + R, dbc.data() + R + N, P, xz.data() + E, ldz, A_log.data(), Dskip.data(),
-                       dt_bias.data(), off.data(), B, E, N, max_len);
+    const ScanInputs<float> in = {.u = {u.data(), E}, .dt = {dt.data(), E}, .Bm = {dbc.data() + R, P},
+                                  .Cm = {dbc.data() + R + N, P}, .z = {xz.data() + E, ldz}};
+    const ScanWeights<float> weights = {.A_log = A_log.data(), .Dskip = Dskip.data(), .dt_bias = dt_bias.data()};
+    const ScanDims dims = {.offsets = off.data(), .B = B, .Tn = Tn, .E = E, .N = N};
+    cpu::scan_forward<float>({out.data(), E}, in, weights, dims);
+    cpu::scan_backward<float>({.du = {du.data(), E}, .ddt = {ddt.data(), E}, .dBm = {ddbc.data() + R, P},
+                               .dCm = {ddbc.data() + R + N, P}, .dz = {dxz.data() + E, ldz}, .dA_log = dA.data(),
+                               .dDskip = dD.data(), .ddt_bias = dbias.data()},
+                              cpu_scratch.data(), {dout.data(), E}, in, weights, dims, max_len);
     CHECK(check_close("scan fwd out " + tag, to_f32(d_out.back()), out, rtol_of<T>(RTOL_FWD)));
     CHECK(check_close("scan bwd du " + tag, to_f32(d_du.back()), du, rtol_of<T>(RTOL_GRAD)));
     CHECK(check_close("scan bwd ddt " + tag, to_f32(d_ddt.back()), ddt, rtol_of<T>(RTOL_GRAD)));

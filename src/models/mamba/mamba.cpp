@@ -186,10 +186,9 @@ struct CpuOps {
     void conv1d_forward(T* u, int ldu, const T* x, int ldx, const T* w, const T* b, int B, int Tn, int E, int K) {
         cpu::conv1d_forward(u, ldu, x, ldx, w, b, offsets, B, E, K);
     }
-    void scan_forward(T* out, int ldo, T* ckpt, const T* u, int ldu, const T* dt, int lddt, const T* Bm, const T* Cm,
-                      int ldbc, const T* z, int ldz, const T* A_log, const T* Dskip, const T* dt_bias, int B, int Tn,
+    void scan_forward(Strided<T> out, T* ckpt, const ScanInputs<T>& in, const ScanWeights<T>& weights, int B, int Tn,
                       int E, int N) {
-        cpu::scan_forward(out, ldo, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, B, E, N);
+        cpu::scan_forward<T>(out, in, weights, {.offsets = offsets, .B = B, .Tn = Tn, .E = E, .N = N});
     }
     void pool_last(T* pooled, const T* x, const T* delta, int B, int D) { cpu::pool_last(pooled, x, delta, offsets, B, D); }
     void head_forward(T* scores, const T* h, const T* w, const T* bias, int B, int D) {
@@ -211,13 +210,10 @@ struct CpuOps {
                          int Nout, int Kin, bool accumulate_da) {
         cpu::matmul_backward(da, ldda, dw, dout, lddo, a, lda, w, M, Nout, Kin, accumulate_da);
     }
-    void scan_backward(T* du, int lddu, T* ddt, int ldddt, T* dBm, T* dCm, int lddbc, T* dz, int lddz, T* dA_log,
-                       T* dDskip, T* ddt_bias, const T* dout, int lddo, const T* ckpt, const T* u, int ldu, const T* dt,
-                       int lddt, const T* Bm, const T* Cm, int ldbc, const T* z, int ldz, const T* A_log,
-                       const T* Dskip, const T* dt_bias, int B, int Tn, int E, int N) {
-        cpu::scan_backward(du, lddu, ddt, ldddt, dBm, dCm, lddbc, dz, lddz, dA_log, dDskip, ddt_bias, scan_scratch, dout,
-                           lddo, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, offsets, B, E, N,
-                           max_len);
+    void scan_backward(const ScanGrads<T>& grads, Strided<const T> dout, const T* ckpt, const ScanInputs<T>& in,
+                       const ScanWeights<T>& weights, int B, int Tn, int E, int N) {
+        cpu::scan_backward<T>(grads, scan_scratch, dout, in, weights,
+                              {.offsets = offsets, .B = B, .Tn = Tn, .E = E, .N = N}, max_len);
     }
     void conv1d_backward(T* dx, int lddx, T* dw, T* db, const T* du, int lddu, const T* x, int ldx, const T* w,
                          const T* b, int B, int Tn, int E, int K) {

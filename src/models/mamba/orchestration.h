@@ -18,11 +18,13 @@
 //                                         O = Act in the blocks, Res for the final norm; delta may be null
 //   matmul_forward(Act* out, ldo, const Act* a, lda, const Act* w, M, Nout, Kin, accumulate)
 //   conv1d_forward(Act* u, ldu, const Act* x, ldx, const Par* w, const Par* b, B, Tn, E, K)
-//   scan_forward(Act* out, ldo, Res* ckpt, u, ldu, dt, lddt, Bm, Cm, ldbc, z, ldz, A_log, Dskip, dt_bias, B, Tn, E, N)
+//   scan_forward(Strided<Act> out, Res* ckpt, const ScanInputs<Act>& in, const ScanWeights<Par>& weights, B, Tn, E, N)
+//   scan_backward(const ScanGrads<Act, Par>& grads, Strided<const Act> dout, const Res* ckpt, in, weights, B, Tn, E, N)
+//                                         (the views of src/core/views.h, built with designated initialisers)
 //   pool_last(Res* pooled, const Res* x, const Act* delta, B, D)
 //   head_forward(Res* scores, const Res* h, const Par* w, const Par* bias, B, D)
 //   head_backward, rmsnorm_backward(Res* dx, O* dx_act, Par* dw, const O* dout, x, rstd, w, rows, D),
-//   pool_last_backward, matmul_backward, scan_backward, conv1d_backward, embedding_backward(dwte, dwme, dx, Tn, D)
+//   pool_last_backward, matmul_backward, conv1d_backward, embedding_backward(dwte, dwme, dx, Tn, D)
 //   zero(Res* p, n);  to_act(Act* dst, const Res* src, n)   (a no-op where dst == src, as on the CPU)
 //
 // The residual add is fused, in the form the GPU wants (one pass over the fp32 stream instead of two):
@@ -55,8 +57,10 @@ void mamba_forward_pass(Ops& ops, const MambaConfig& c, const MambaWeights<typen
         ops.conv1d_forward(s.u, E, s.xz, 2 * E, lw.conv_w, lw.conv_b, B, Tn, E, c.K);
         ops.matmul_forward(s.dbc, P, s.u, E, la.x_proj, Tn, P, E, false);
         ops.matmul_forward(s.dt, E, s.dbc, P, la.dt_w, Tn, E, R, false);
-        ops.scan_forward(s.y, E, s.ckpt, s.u, E, s.dt, E, s.dbc + R, s.dbc + R + N, P, s.xz + E, 2 * E, lw.A_log,
-                         lw.Dskip, lw.dt_b, B, Tn, E, N);
+        ops.scan_forward({s.y, E}, s.ckpt,
+                         {.u = {s.u, E}, .dt = {s.dt, E}, .Bm = {s.dbc + R, P}, .Cm = {s.dbc + R + N, P},
+                          .z = {s.xz + E, 2 * E}},
+                         {.A_log = lw.A_log, .Dskip = lw.Dskip, .dt_bias = lw.dt_b}, B, Tn, E, N);
         ops.matmul_forward(a.delta, D, s.y, E, la.out_proj, Tn, D, E, false);
     }
     ops.pool_last(a.pooled, a.layers[c.L - 1].x, a.delta, B, D);  // x_L = x_{L-1} + delta, at the last tokens
@@ -83,9 +87,12 @@ void mamba_backward_pass(Ops& ops, const MambaConfig& c, const MambaWeights<type
         auto& s = a.layers[l];
         // x_{l+1} = x_l + delta: the gradient of delta is dx, which also passes on to x_l unchanged.
         ops.matmul_backward(a.dy, E, gw.out_proj, a.dx_act, D, s.y, E, la.out_proj, Tn, D, E, false);
-        ops.scan_backward(a.du, E, a.ddt, E, a.ddbc + R, a.ddbc + R + N, P, a.dxz + E, 2 * E, gw.A_log, gw.Dskip,
-                          gw.dt_b, a.dy, E, s.ckpt, s.u, E, s.dt, E, s.dbc + R, s.dbc + R + N, P, s.xz + E, 2 * E,
-                          lw.A_log, lw.Dskip, lw.dt_b, B, Tn, E, N);
+        ops.scan_backward({.du = {a.du, E}, .ddt = {a.ddt, E}, .dBm = {a.ddbc + R, P}, .dCm = {a.ddbc + R + N, P},
+                           .dz = {a.dxz + E, 2 * E}, .dA_log = gw.A_log, .dDskip = gw.Dskip, .ddt_bias = gw.dt_b},
+                          {a.dy, E}, s.ckpt,
+                          {.u = {s.u, E}, .dt = {s.dt, E}, .Bm = {s.dbc + R, P}, .Cm = {s.dbc + R + N, P},
+                           .z = {s.xz + E, 2 * E}},
+                          {.A_log = lw.A_log, .Dskip = lw.Dskip, .dt_bias = lw.dt_b}, B, Tn, E, N);
         ops.matmul_backward(a.ddbc, P, gw.dt_w, a.ddt, E, s.dbc, P, la.dt_w, Tn, E, R, false);
         ops.matmul_backward(a.du, E, gw.x_proj, a.ddbc, P, s.u, E, la.x_proj, Tn, P, E, true);
         ops.conv1d_backward(a.dxz, 2 * E, gw.conv_w, gw.conv_b, a.du, E, s.xz, 2 * E, lw.conv_w, lw.conv_b, B, Tn, E,
