@@ -1,7 +1,7 @@
 // Kernel microbenchmarks of the CUDA backend, on a real GPU only (tests/gpu_check.sh runs them).
 //
 // Calls the real launchers of cuda/*.cu (linked from the same objects the tests use: no copies) at
-// the benchmark shape of issue 5: B 16 sequences of L 512 tokens (T 8192), mamba-130m's D 768,
+// the benchmark shape: B 16 sequences of L 512 tokens (T 8192), mamba-130m's D 768,
 // E 1536, N 16, R 48, K 4, V 50280, in bf16 (fp32 residual stream, state, master weights).
 // First it measures the device's ceilings: copy bandwidth (cudaMemcpy device to device, bytes read +
 // written), the bf16 GEMM rate (cublasGemmEx 8192^3, fp32 accumulation), and states the special-
