@@ -1,4 +1,4 @@
-// AdamW with global gradient-norm clipping on fp32 master weights, with the semantics of src/optim.cpp
+// AdamW with global gradient-norm clipping on fp32 master weights, with the semantics of src/core/optim.cpp
 // (torch.optim.AdamW + clip_grad_norm_ + the LambdaLR schedule). Per element, at 1-based step t:
 //
 //   norm  = sqrt(sum over TRAINED tensors of g^2)                  (double accumulation, as the CPU)
@@ -30,9 +30,7 @@
 // expected ~85%. Pass 2: 8 loads per thread, one round trip (~2 us). Pass 3: 46 registers, 5 blocks (40
 // warps) per SM, each thread's 4 LDG.E.128 (64 bytes) issued together: ~80 KB per SM; 3.9 GB: 0.9 ms,
 // expected ~85% (the IEEE division and square root, ~30 instructions per parameter, are ~15% of the
-// issue time, hidden). Before: scalar accesses, pass 3 with its 4 loads serialised behind the previous
-// element's stores (possible aliasing): 16 bytes in flight per thread, ~24 KB per SM (~60-70%); pass 2
-// 256 threads with 31 loads each in 8 dependent rounds (~4 us).
+// issue time, hidden).
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -177,7 +175,7 @@ void adamw_step(const AdamWConfig& c, const AdamWPlan& plan, float* params, __nv
     launch(clip_scale_kernel, dim3(1), dim3(ADAMW_CLIP_THREADS), 0, stream, plan.norm_scale, plan.partial,
            plan.pieces, c.clip);
     CUDA_CHECK_LAUNCH();
-    // The scalars, computed on the host exactly as src/optim.cpp does.
+    // The scalars, computed on the host exactly as src/core/optim.cpp does.
     const double lr = c.lr * lr_multiplier(c, step);
     const int t = (int)(step + 1);
     const float bc1 = 1.0f - (float)std::pow((double)c.beta1, t);

@@ -52,11 +52,6 @@
 //     wave, ~23 warps per SM, 4 x 8 bytes in flight per lane: ~24 KB per SM for reads that are 2/3 of
 //     the traffic (~20 KB needed). 75.5 MB + 2 MB of partials: 18 us at 4.3 TB/s; expected ~75-80%.
 //     The partials' sums (P 32) are one round trip each.
-//   Before: one thread per (channel, 64 tokens), scalar; each token's load waited for the previous
-//     token's store (possible aliasing: no __restrict__), so one 2-byte load in flight per thread:
-//     ~4 KB per SM forward (~15% of bandwidth); backward also wrote 128 partial rows (10% more traffic),
-//     ran 1.16 waves, and each thread started with a binary search (4 dependent round trips) before its
-//     first data load.
 #include <cstdint>
 
 #include "kernels.h"

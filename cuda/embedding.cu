@@ -23,24 +23,20 @@
 // then a fixed tree in shared memory: deterministic, in an order fixed by the bucket's length. Memory:
 // reads T*D*4 bytes of dx (twice with wme), reads and writes U*D*4 bytes of dwte (U distinct tokens).
 // Why not a device sort: the token ids are on the host anyway (the batch is built there), and the
-// radix sort of T = 8192 ids costs ~45 us on the 2-core development machine (std::stable_sort took
-// ~0.5 ms), overlapping the GPU's earlier backward work in a training step; the bucket table is one
-// small copy.
+// radix sort of T = 8192 ids costs ~45 us on the 2-core development machine (std::stable_sort: ~0.5 ms),
+// overlapping the GPU's earlier backward work in a training step; the bucket table is one small copy.
 //
 // Static analysis at the benchmark shape (T 8192, D 768, V 50280 random ids, bf16; H200 132 SMs):
 //   forward: 28 registers: 64 warps per SM; 3072 blocks of 8 warps (2.9 waves), each thread one 16-byte
 //     wte load after its token id (two dependent round trips) and two 16-byte stores: ~32 KB of reads in
 //     flight per SM for reads that are a third of the traffic. 37.7 MB: 8.8 us at 4.3 TB/s; expected
-//     ~80%. Before: one thread per 4 columns with 4 scalar loads and stores 16 bytes apart (4x the L1
-//     and L2 transactions), grid (T, 2) of 128 threads with the second block half idle at D 768.
+//     ~80%.
 //   backward: 32 registers; U ~7600 blocks of 192 threads (one per bucket, 5.7 waves at 60 warps per
 //     SM), three dependent round trips per thread (bucket bounds and id; positions and the dwte row; dx
 //     rows), 16-byte accesses: ~30 KB in flight per SM per round trip. 25 MB of dx + 2 x 23 MB of dwte rows:
-//     17 us at 4.3 TB/s; expected ~70% (latency-bound: each block moves only 2-3 KB). Before: scalar,
-//     4x the threads for the same round trips (~1.3 TB/s by Little's law: ~30%); the match flags'
-//     buckets were two blocks of one thread per column walking ~4096 positions each (~2000 dependent
-//     round trips, ~0.5-1 ms, longer than the rest of the step's memory-bound kernels together), now
-//     48 blocks of 1024 threads, 4 round trips; and the host sort was ~0.5 ms.
+//     17 us at 4.3 TB/s; expected ~70% (latency-bound: each block moves only 2-3 KB). The match flags'
+//     two buckets (~4096 positions each) take the long-bucket kernel: 48 blocks of 1024 threads, 4
+//     round trips.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -146,7 +142,7 @@ __global__ void __launch_bounds__(EMB_LONG_THREADS)
 // Stable sort of positions 0..T-1 by key into out: positions [T], starts [U+1], ids [U]; returns U (the
 // number of distinct keys present). LSD radix sort, 11-bit digits, as many passes as the largest key
 // needs (2 for a 50k vocabulary): stable, so each bucket lists its positions in increasing t.
-// (std::stable_sort of 8192 ids took ~0.5 ms on the 2-core development machine; this ~45 us.)
+// (8192 ids on the 2-core development machine: ~45 us; std::stable_sort: ~0.5 ms.)
 int bucket_by_key(int32_t* positions, std::vector<int32_t>& starts, std::vector<int32_t>& ids,
                   const std::vector<int32_t>& keys) {
     constexpr int BITS = 11, RADIX = 1 << BITS;

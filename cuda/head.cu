@@ -17,10 +17,9 @@
 // (deterministic dw); head forward: one block per b with a block reduction; the loss: one block, one
 // thread per group, then a block reduction of the group losses (fixed order for a fixed block size).
 // Memory: O(B*D) bytes; nothing here is worth a benchmark. Static analysis (B 16..64, D 768): every
-// kernel is a few blocks and one or two dependent round trips, ~2-3 us each, launch-bound. The one
-// serial chain was head backward's: its per-b loads waited for the previous b's dh store (possible
-// aliasing), B dependent round trips (~10 us at B 16, ~40 us at B 64); now __restrict__, the dw sum's
-// loads unrolled by 8 before the stores: B/8 round trips.
+// kernel is a few blocks and one or two dependent round trips, ~2-3 us each, launch-bound. Head
+// backward (a thread per column, walking b in order: deterministic dw) unrolls the sum's loads by 8 and
+// stores dh after the sum (__restrict__: no aliasing): B/8 dependent round trips.
 #include <cub/cub.cuh>
 
 #include "kernels.h"

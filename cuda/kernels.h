@@ -14,7 +14,8 @@
 //     weights, their gradients, and the small per-channel parameters are fp32 (see runtime.h).
 // Scratch sizes are in floats (ints for the embedding) and depend only on the dimensions, so that a
 // training step allocates nothing. Every launcher checks its launch (CUDA_CHECK_LAUNCH).
-// Glossary: B sequences, T tokens, D d_model, E d_inner, N d_state, R dt_rank, K d_conv, V vocab, G group.
+// Glossary (README, Architecture): B sequences, T tokens, D d_model, E d_inner, N d_state, R dt_rank,
+// K d_conv, V vocab, G group.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -37,16 +37,12 @@
 //     (LDG.E.128 x, LDG.E.64 delta: 48-96 bytes per lane) before the first store: ~50-95 KB in flight
 //     per SM, above the ~30 KB that 4.3 TB/s x ~1 us of loaded latency asks for. 75.5 MB of DRAM traffic:
 //     17.6 us at 4.3 TB/s; expected ~85% of copy bandwidth (each warp's row is 2 x 2 round trips, ~8 us
-//     in all, under the bandwidth time). Before: 32 registers, but each lane's x/delta load waited for
-//     the previous column's x_out store (no __restrict__: possible aliasing), 24 dependent DRAM round
-//     trips per row and ~12 KB in flight per SM: ~50%.
+//     in all, under the bandwidth time).
 //   backward: 64 registers (__launch_bounds__(256, 4): 79 unbounded, no spills at 64), 24.6 KB of shared
 //     memory: 4 blocks per SM; 512 blocks, one wave, ~31 warps per SM. Pass 1 has 2 chunks' loads in
 //     flight per lane (2 x 40 bytes), pass 2 two chunks' dx plus the re-reads (the SASS shows all 8
 //     loads before the first store): ~50-80 KB per SM. 100.7 MB + 3 MB of partials: 24 us at 4.3 TB/s;
-//     expected ~80% (the re-reads partly from L2). Before: 256-thread blocks of 32 tokens, a block
-//     reduction and two barriers per token, each column's loads serialised behind the previous dx store:
-//     256 blocks, ~15 warps per SM, ~7 KB in flight per SM (~30%), then ~10 us of sum_partials.
+//     expected ~80% (the re-reads partly from L2).
 //
 // sum_partials (also the second pass of conv1d's dw/db): dst[c] += sum_p partial[p, c]. A block covers
 // 16 columns (64-byte row segments) with R row lanes (R a power of two <= 64, ~P/8: every thread sums
@@ -54,9 +50,7 @@
 // 8: all in flight at once), then the R lane sums are added by a fixed tree in shared memory. The
 // order depends only on P, never on timing: bit-identical across runs. 32 registers. At P 512, n 768
 // (rmsnorm): 48 blocks of 1024 threads, 8 loads per thread, one round trip for 1.5 MB (~2-3 us with the
-// launch); conv1d's P 32, n 6144 and 1536: 384 and 96 blocks of 64 threads, 8 loads each. Before: one
-// thread per column summing all P rows in order: 24 warps on the GPU at n 768, 16 dependent round
-// trips (loads unrolled by 16) at P 256: ~10 us, about half of the backward kernel's own time.
+// launch); conv1d's P 32, n 6144 and 1536: 384 and 96 blocks of 64 threads, 8 loads each.
 #include <cstdint>
 
 #include "kernels.h"

@@ -10,7 +10,7 @@
 // gradients and the AdamW moments, the small per-channel parameters (norm weights, conv weight/bias,
 // dt_bias, A_log, D, the head).
 //
-// Tensor tables: the same {name, shape} TensorTable as the CPU backend (src/tensor.h); a DeviceTable is
+// Tensor tables: the same {name, shape} TensorTable as the CPU backend (src/core/tensor.h); a DeviceTable is
 // ONE cudaMalloc of table.total elements, each tensor at table.offsets[k].
 // Compiles under nvcc and the simulator (cuda/sim); kernel files include it, so it holds no kernels.
 #pragma once

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check of the CUDA backend (issue 5): one call of at most 5 minutes on a machine with an
-# NVIDIA GPU (written for an H200, sm_90). `make gpu-check` runs it.
+# The GPU check of the CUDA backend: one run of at most 5 minutes on a machine with an NVIDIA GPU
+# (written for an H200, sm_90). `make gpu-check` runs it.
 #   1. builds with nvcc for sm_90 the kernel files (cuda/*.cu), their tests (tests/cuda/*.cu: the same
 #      sources the simulator runs) and the microbenchmarks (cuda/bench/bench_cuda.cu), linked with
 #      cuBLAS and the CPU backend (make build/gpu/test_cuda_gpu build/gpu/bench_cuda);
@@ -14,11 +14,12 @@
 #      bf16 loosely), and reranks with ./rerank --device cuda and cpu;
 #   5. prints one table of results and timings; the logs stay in build/gpu-check/;
 #   6. if .peer/mamba_ssm is there (tools/fetch_mamba_ssm.sh, run beforehand where there is network, and
-#      carried), builds mamba_ssm's selective scan and times it beside the engine's (tools/bench_mamba_ssm.py).
+#      copied there with the tree), builds mamba_ssm's selective scan and times it beside the engine's
+#      (tools/bench_mamba_ssm.py).
 # The GPU machine may have no network, so it may lack the Debian packages the Makefile would install
 # (and cannot install them): then, or when the build fails, the programs of build/gpu-bundle.tar.gz
-# (tools/gpu_bundle.sh, run beforehand on a machine that builds, and carried) are used, with its
-# libraries and this machine's CUDA libraries on LD_LIBRARY_PATH; without a bundle, binaries already in
+# (tools/gpu_bundle.sh, run beforehand on a machine that builds, and copied with the tree) are used, with
+# its libraries and this machine's CUDA libraries on LD_LIBRARY_PATH; without a bundle, binaries already in
 # build/gpu are. A failed build is reported.
 # Exit status: non-zero if a stage failed or a test failed.
 set -u
@@ -128,7 +129,7 @@ echo "./rerank --device cuda vs cpu, same weights: $(paste -d' ' <(cut -d' ' -f1
 grep -h 'pairs/s' "$out/rerank-cuda.log" "$out/rerank-cpu.log"
 rm -rf "$t"
 
-# The peer, when its sources were fetched beforehand (tools/fetch_mamba_ssm.sh, .peer carried): mamba_ssm's
+# The peer, when its sources were fetched beforehand (tools/fetch_mamba_ssm.sh, .peer copied with the tree): mamba_ssm's
 # selective_scan_fn kernels built and timed beside the engine's scan rows of the benchmark above.
 if [ -d .peer/mamba_ssm ]; then
   echo

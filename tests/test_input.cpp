@@ -1,4 +1,4 @@
-// The reranker's input assembly (src/input.h): the pieces equal encoding the whole templated string,
+// The reranker's input assembly (src/text/input.h): the pieces equal encoding the whole templated string,
 // truncation keeps the template and EOS, and the exact-match flags mark exactly the words shared by
 // the document and the query (folded, first 5 characters, no stopwords or punctuation).
 #include <doctest/doctest.h>

@@ -5,7 +5,7 @@
 //
 // (a) Against OpenBLAS fp32 (the fp32 path of matmul.cpp) on the SAME bf16-rounded inputs: every product
 //     of two bf16 is exact in fp32, so only the order of the fp32 sums differs. Relative norm error
-//     <= 1e-5 (fp32's ~1e-5 forward tolerance of DESIGN.md; the expected value is ~2^-24 sqrt(K)).
+//     <= 1e-5 (fp32's ~1e-5 forward tolerance, README, Architecture; the expected value is ~2^-24 sqrt(K)).
 // (b) Against OpenBLAS fp32 on the original inputs, elementwise, by the worst-case bound for bf16 inputs:
 //     rounding to bf16 (8 significant bits, round to nearest even) gives a(1 + da), |da| <= u = 2^-8, so
 //     each product a_k b_k is off by at most (2u + u^2)|a_k b_k|, and the K of them add up to at most

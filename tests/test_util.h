@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-// Relative norm error ||a - b|| / ||b|| (DESIGN.md's tolerance rule), accumulated in double.
+// Relative norm error ||a - b|| / ||b|| (README, Architecture: tolerance rule), accumulated in double.
 template <class A, class B>
 double rel_err(const A* a, const B* b, int64_t n) {
     double num = 0, den = 0;

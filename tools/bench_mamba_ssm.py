@@ -6,7 +6,7 @@ delta_softplus=True) computes (see its header comment for the math); this script
 same GPU, at the same shape and precision, so that the engine's scan has a measured peer.
 
 Steps (on a machine with an NVIDIA GPU, sm_90; the sources come from tools/fetch_mamba_ssm.sh, run
-ahead of time where there is network: the GPU machine has none, so .peer/ is carried to it):
+ahead of time where there is network; a GPU machine without network gets .peer/ copied with the tree):
   1. builds a trimmed torch extension (torch.utils.cpp_extension.load, ninja, MAX_JOBS = --jobs) from
      .peer/mamba_ssm/csrc/selective_scan and our tools/mamba_ssm_peer/: forward and backward, bf16 and
      fp32 inputs, real fp32 weights, sm_90 only, and only the one block shape their dispatch picks for
@@ -28,8 +28,8 @@ ahead of time where there is network: the GPU machine has none, so .peer/ is car
 The layouts differ: the engine's scan reads token-major [T, E] tensors (T = B*L; B and C are column
 slices of x_proj's [T, R+2N] output), mamba_ssm's [B, D, L]; each is timed in its native layout.
 
-Run:  tools/fetch_mamba_ssm.sh                      # here, with network: .peer/mamba_ssm
-      python3 tools/bench_mamba_ssm.py             # on the GPU machine, with .peer (and build/gpu) carried
+Run:  tools/fetch_mamba_ssm.sh                      # with network: .peer/mamba_ssm
+      python3 tools/bench_mamba_ssm.py             # on the GPU machine, with .peer (and build/gpu) in the tree
       python3 tools/bench_mamba_ssm.py --build-only --jobs 2   # anywhere with nvcc: proves the build
       python3 tools/bench_mamba_ssm.py --self-test  # anywhere: the check and the table, CPU stand-in
 Needs torch (with CUDA), nvcc and ninja; no mamba_ssm package, no network.

@@ -1,4 +1,4 @@
-"""Converts a Mamba-1 checkpoint into the engine's weights.bin (format: src/weights.h), adding a freshly
+"""Converts a Mamba-1 checkpoint into the engine's weights.bin (format: src/core/weights.h), adding a freshly
 initialised scoring head (and, with --match, the exact-match flag embedding).
 
 Two layouts are read:

@@ -2,8 +2,8 @@
 # Fetches the peer of the CUDA selective scan: mamba_ssm's selective_scan CUDA sources (state-spaces/mamba,
 # Tri Dao and Albert Gu, Apache-2.0), for tools/bench_mamba_ssm.py to build and time on a GPU machine.
 #
-# Why a fetch step: the GPU machine has no network, so the source is fetched here, ahead of time, into
-# .peer/ (ignored by git; never committed), and carried there with the working tree (run(carry=[".peer"])).
+# Why a fetch step: a GPU machine may have no network, so the source is fetched ahead of time, where there
+# is network, into .peer/ (ignored by git; never committed), and copied to the GPU machine with the tree.
 #
 # What: the source distribution of mamba-ssm from PyPI (pip download, no wheel, no dependencies), its
 # SHA-256 checked against the pin below; unpacked from it into .peer/mamba_ssm/ are only

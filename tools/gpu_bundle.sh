@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Builds, here, the programs of the GPU check (tests/gpu_check.sh) for a GPU machine that may not be able
-# to build them itself: that machine has no network, so the Debian packages the Makefile installs
-# (OpenBLAS, doctest, nlohmann-json, utf8proc, zlib) may be missing there, and its CPU may lack this
-# one's instruction set extensions (-march=native here).
+# Builds, on a machine that can, the programs of the GPU check (tests/gpu_check.sh) for a GPU machine
+# that may not be able to build them itself: when that machine has no network, the Debian packages the
+# Makefile installs (OpenBLAS, doctest, nlohmann-json, utf8proc, zlib) may be missing there, and its CPU
+# may lack this one's instruction set extensions (-march=native here).
 #
-# Output: build/gpu-bundle.tar.gz (gzip, which every Linux image has; ~15 MB: the 64 MiB a device call
-# carries fits it beside the tree), holding
+# Output: build/gpu-bundle.tar.gz (gzip, which every Linux image has; ~15 MB), holding
 #   bin/test_cuda_gpu bin/bench_cuda bin/train bin/rerank   compiled with -march=x86-64-v3 (AVX2, FMA:
 #                                                           every H100/H200 host has them; the AMX GEMM
 #                                                           keeps its own target pragma and runtime check)
@@ -14,7 +13,7 @@
 #                                                           libstdc++ and CUDA's (OpenBLAS and its Fortran
 #                                                           runtime, utf8proc, zlib, libgomp)
 # tests/gpu_check.sh unpacks it when its own build fails and runs these with lib/ and the machine's CUDA
-# libraries on LD_LIBRARY_PATH. Carry it with run(carry=["build/gpu-bundle.tar.gz", ...]).
+# libraries on LD_LIBRARY_PATH. Copy it to the GPU machine with the tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nvcc >/dev/null || { echo "error: gpu_bundle: nvcc is not on the PATH" >&2; exit 1; }

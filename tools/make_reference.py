@@ -33,7 +33,7 @@ LENGTHS = [33, 47, 61, 35, 39, 53, 41, 37]  # 2 groups x 4, odd, unequal, >= 33
 LR, BETAS, ADAM_EPS, WD, CLIP, WARMUP, STEPS = 1e-3, (0.9, 0.999), 1e-8, 0.1, 1.0, 2, 3
 
 
-def lr_lambda(step):  # the engine's schedule (src/optim.cpp): linear warmup, then linear decay to 0
+def lr_lambda(step):  # the engine's schedule (src/core/optim.cpp): linear warmup, then linear decay to 0
     if step < WARMUP:
         return (step + 1) / WARMUP
     return max(0.0, (STEPS - step) / (STEPS - WARMUP))
@@ -89,7 +89,7 @@ def main():
         loss = torch.nn.functional.cross_entropy(groups, torch.zeros(groups.shape[0], dtype=torch.long))
         return loss, scores, torch.cat(xs), torch.stack(hs)
 
-    # The engine's rules (src/mamba.cpp's table): decay on matrices and embeddings, none on norms,
+    # The engine's rules (src/models/mamba/mamba.cpp's table): decay on matrices and embeddings, none on norms,
     # biases, A_log and D; score.bias is not trained (its gradient is identically zero under the group
     # softmax, which is shift-invariant, and AdamW would turn its rounding noise into lr-sized steps).
     trained = [(n, p) for n, p in named if n != "score.bias"]

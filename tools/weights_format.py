@@ -1,4 +1,4 @@
-"""Read and write the engine's weights.bin format (documented in src/weights.h; keep the two in step).
+"""Read and write the engine's weights.bin format (documented in src/core/weights.h; keep the two in step).
 
     write_weights(path, family, config: dict[str, float], tensors: dict[str, np.ndarray | bytes], dtype=0)
     family, dtype, config, tensors = read_weights(path)

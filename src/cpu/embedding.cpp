@@ -4,7 +4,7 @@
 //
 // Shapes: tokens [T] int32, match [T] uint8 in {0, 1} (nullptr when the model has no match feature),
 // wte [V, D], wme [2, D], x [T, D]. The exact-match flag says whether the token's word also occurs in
-// the other segment (query vs document); see src/input.h.
+// the other segment (query vs document); see src/text/input.h.
 //
 // Backward: dwte[tokens[t], :] += dx[t, :], dwme[match[t], :] += dx[t, :]. Rows repeat, so the sum over
 // t is order dependent in floating point; each thread owns a slice of columns and walks t in order,

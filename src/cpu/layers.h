@@ -10,7 +10,8 @@
 //     (offsets has B+1 entries, offsets[0] = 0, offsets[B] = T). Nothing ever reads across a boundary;
 //   - activations are row-major [T, C] with a leading dimension `ld` (row stride, in elements) so that a
 //     column slice of a wider tensor (x and z inside xz) is passed without a copy.
-// Glossary: B sequences, T tokens, D d_model, E d_inner, N d_state, R dt_rank, K d_conv, V vocab, G group.
+// Glossary (README, Architecture): B sequences, T tokens, D d_model, E d_inner, N d_state, R dt_rank,
+// K d_conv, V vocab, G group.
 #pragma once
 #include <cstddef>
 #include <cstdint>

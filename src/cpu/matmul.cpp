@@ -7,7 +7,7 @@
 //
 // a, out, da and dout may be column slices of wider row-major tensors (leading dimensions lda, ldo...).
 // FLOPs: forward 2*M*Nout*Kin, backward twice that. These three GEMMs per linear layer carry almost all
-// of the model's FLOPs (see the README's speed section).
+// of the model's FLOPs (see the README's Benchmarks).
 //
 // Precision of the float path (set_gemm_precision): fp32 runs OpenBLAS sgemm; bf16 runs matmul_amx.cpp's
 // AMX kernel (bf16 inputs, fp32 accumulation) for every GEMM that use_bf16() accepts, and sgemm for the
@@ -34,10 +34,10 @@ GemmPrecision gemm_precision() { return precision.load(std::memory_order_relaxed
 
 // The rule: AMX unless a dimension is under 16 (one tile side). Such a GEMM computes on padded tiles (the
 // demo's dt_proj, R = 8: K = 8 padded to 32 in forward, N = 8 padded to 16 in da and dw) and is bound by
-// memory, where the AMX path's extra conversion pass costs more than its faster arithmetic saves. Measured
-// with `build/bin/bench --gemm --threads 1` (min of 7, a loaded 2-core machine), bf16 / fp32 speed at
-// M = 8192: dt_proj forward 0.63-1.00, da 1.01-1.09, dw 0.28-0.86 (before/after fusing packing into the K
-// chunks); every other demo and 130m GEMM (all dimensions >= 40) was 1.0-5.3x faster on AMX.
+// memory, where the AMX path's extra conversion pass costs more than its faster arithmetic saves (da
+// comes out about even). One run of `build/bin/bench --gemm --threads 1` (min of 7, on the 2-core
+// development machine with other work running), bf16 / fp32 speed at M = 8192: dt_proj forward 0.64,
+// da 1.09, dw 0.75; every other demo and 130m GEMM (all dimensions >= 40) 1.30-5.75x faster on AMX.
 bool gemm_bf16_shape(int m, int n, int k) { return std::min(m, std::min(n, k)) >= 16; }
 
 static bool use_bf16(int m, int n, int k) { return gemm_precision() == GemmPrecision::bf16 && gemm_bf16_shape(m, n, k); }

@@ -1,5 +1,5 @@
 // The demo collection: WordNet 3.0 definitions as queries, GCIDE (Webster 1913) entries as documents.
-// `make data` (src/data.mk) fetches and checks the two Debian packages and runs build/bin/make_collection,
+// `make data` (src/ir/data.mk) fetches and checks the two Debian packages and runs build/bin/make_collection,
 // which calls build_collection(). The recipe, step by step, is in collection.cpp; the outputs and their
 // statistics are described in tests/fixtures/DATA_NOTES.md (README material).
 #pragma once

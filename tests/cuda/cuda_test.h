@@ -1,7 +1,7 @@
 // Helpers of the CUDA kernel tests (tests/cuda/test_*.cu): device buffers that can be re-poisoned,
 // random inputs, bf16 rounding, and the tolerance rule with its evidence printed.
 //
-// Tolerance rule (DESIGN.md): |got - want| <= atol + rtol |want| elementwise, with
+// Tolerance rule (README, Architecture): |got - want| <= atol + rtol |want| elementwise, with
 //   rtol = 1e-5 (fp32 forward) or 1e-4 (fp32 gradients), and atol = rtol * rms(want): rounding errors
 //   of a sum scale with its terms, so an element that cancels to ~0 is judged at the tensor's scale;
 //   bf16 outputs: rtol + 2^-8. The bf16 tests give the kernel and the CPU reference the SAME

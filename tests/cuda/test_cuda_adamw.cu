@@ -1,4 +1,4 @@
-// AdamW with global-norm clipping (cuda/adamw.cu) against adamw_step (src/optim.cpp) on a table with
+// AdamW with global-norm clipping (cuda/adamw.cu) against adamw_step (src/core/optim.cpp) on a table with
 // odd-sized tensors (one longer than a 16384-element piece), decayed and not, and one untrained tensor
 // that must be left alone; three steps with warmup, clipping active, and the bf16 working copy; then the
 // same with buffers that are not 16-byte aligned (the scalar kernels).

@@ -1,5 +1,5 @@
-// Helpers for the simulator's tests: device buffers, a CUDA check, and the tolerance rule of
-// DESIGN.md (|a-b| <= atol + rtol*|b|) with the evidence printed. Compiles under nvcc and the simulator.
+// Helpers for the simulator's tests: device buffers, a CUDA check, and the tolerance rule (README,
+// Architecture: |a-b| <= atol + rtol*|b|) with the evidence printed. Compiles under nvcc and the simulator.
 #pragma once
 #include <cmath>
 #include <cstdio>
