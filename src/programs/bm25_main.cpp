@@ -1,5 +1,5 @@
 // build/bin/bm25 COLLECTION QUERIES RUN [--depth K] [--candidates OUT] [--tag TAG]: BM25 retrieval
-// (src/bm25.h: k1 0.9, b 0.4, Lucene idf) of every query in QUERIES (qid \t text) over COLLECTION
+// (src/ir/bm25.h: k1 0.9, b 0.4, Lucene idf) of every query in QUERIES (qid \t text) over COLLECTION
 // (docid \t text), written as a TREC run; --candidates also writes the MS MARCO top-k layout
 // qid \t docid \t query \t document that ./rerank reads. The index is built in memory with every
 // document's tokens held at once: meant for the demo collection, not for MS MARCO's 8.8M passages.

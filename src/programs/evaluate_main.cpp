@@ -1,5 +1,5 @@
 // build/bin/evaluate RUN QRELS [-q] [-c]: trec_eval-exact MRR@10, MRR@100, nDCG@10 and R@100 of a TREC run
-// (definitions in src/metrics.h). -q also prints each query's values; -c averages over every judged
+// (definitions in src/ir/metrics.h). -q also prints each query's values; -c averages over every judged
 // query (a query missing from the run counts as 0), as `trec_eval -c` does.
 #include <cstdio>
 #include <cstring>

@@ -1,6 +1,6 @@
 // build/bin/make_collection PKG_ROOT OUT_DIR: builds the demo collection from the extracted Debian
 // packages wordnet-base and dict-gcide (PKG_ROOT/usr/share/wordnet, PKG_ROOT/usr/share/dictd) into OUT_DIR,
-// then prints the BM25 metrics of dev and test. `make data` runs it; the recipe is in src/collection.cpp.
+// then prints the BM25 metrics of dev and test. `make data` runs it; the recipe is in src/ir/collection.cpp.
 #include <chrono>
 #include <cstdio>
 #include <exception>

@@ -1,9 +1,9 @@
 // The cuda backend end to end (cuda/mamba_model.cu, through the entry points ./train and ./rerank call,
-// src/cuda_backend.h) against the CPU backend, on a tiny model: both run the one layer order of
+// src/backend/backend.h) against the CPU backend, on a tiny model: both run the one layer order of
 // src/models/mamba/orchestration.h, so this checks the CUDA policy and the device model, not a second copy
 // of the layers.
 //   - one whole training step (forward, loss, backward, AdamW) in fp32 against the CPU's train_step
-//     (src/trainer.cpp): the loss, the gradient norm, every parameter gradient and every parameter after
+//     (src/train/trainer.cpp): the loss, the gradient norm, every parameter gradient and every parameter after
 //     the step; then the same step in bf16, reported;
 //   - forward-only scoring (a model created without training state, as ./rerank does), fp32 and bf16;
 //   - the parameters and AdamW moments copied back to the host (what checkpoints save).

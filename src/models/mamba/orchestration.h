@@ -2,7 +2,7 @@
 // shapes in mamba.h; each layer's math and backward derivation in src/cpu/<layer>.cpp and cuda/<layer>.cu).
 //
 // mamba_forward_pass and mamba_backward_pass are templates over a backend policy `Ops` (static
-// polymorphism: each backend instantiates them with its own struct; src/mamba.cpp for the CPU, in float
+// polymorphism: each backend instantiates them with its own struct; src/models/mamba/mamba.cpp for the CPU, in float
 // and double, cuda/mamba_model.cu for CUDA, in bf16 and fp32). The policy names three element types:
 //   Ops::Act  activations and GEMM operands: hn, xz, u, dbc, dt, y, delta, their gradients, the weights
 //             that GEMMs and the embedding read (CPU: T; CUDA: bf16, or fp32 for tests)
