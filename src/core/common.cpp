@@ -81,10 +81,15 @@ double now_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-double flag_number(const std::string& flag, const std::string& value, double lo, double hi) {
+bool parse_number(const std::string& s, double* out) {
     char* end = nullptr;
-    const double x = std::strtod(value.c_str(), &end);
-    if (end == value.c_str() || *end || !(x >= lo && x <= hi))
+    *out = std::strtod(s.c_str(), &end);
+    return end != s.c_str() && *end == 0;
+}
+
+double flag_number(const std::string& flag, const std::string& value, double lo, double hi) {
+    double x = 0;
+    if (!parse_number(value, &x) || !(x >= lo && x <= hi))
         fatal("%s %s: expected a number in [%g, %g]", flag.c_str(), value.c_str(), lo, hi);
     return x;
 }

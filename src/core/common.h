@@ -47,6 +47,9 @@ std::string strfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // Seconds on a monotonic clock (for durations).
 double now_seconds();
 
+// Parses the whole of s as a number; false if it is not one.
+bool parse_number(const std::string& s, double* out);
+
 // A command-line value: a number in [lo, hi], or an integer in [lo, hi]; fatal() naming the flag
 // ("--lr abc: expected a number in [0, 10]") otherwise.
 double flag_number(const std::string& flag, const std::string& value, double lo, double hi);

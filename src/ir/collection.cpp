@@ -30,7 +30,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -516,10 +515,6 @@ static std::string read_gzip(const std::string& path) {
     return s;
 }
 
-static double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // True when the token sequence `needle` occurs contiguously in `hay`.
 static bool contains_run(const std::vector<std::string>& hay, const std::vector<std::string>& needle) {
     if (needle.empty() || needle.size() > hay.size()) return false;
@@ -741,7 +736,7 @@ static void write_bm25_files(const std::string& out_dir, const Bm25Index& ix, co
 
 CollectionStats build_collection(const std::string& wordnet_dir, const std::string& gcide_dict,
                                  const std::string& gcide_index, const std::string& out_dir, int depth) {
-    auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_seconds();
     CollectionStats st;
 
     std::vector<TextRecord> docs = read_gcide_documents(gcide_dict, gcide_index, st);
@@ -751,7 +746,7 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
         "make_collection: %zu GCIDE entries -> %zu documents (senses kept %zu, of which %zu untagged tails; "
         "WordNet dropped %zu, modern-only dropped %zu) [%.1f s]\n",
         st.gcide_entries, st.docs, st.senses_kept, st.senses_untagged, st.senses_wordnet, st.senses_modern,
-        seconds_since(t0));
+        now_seconds() - t0);
 
     std::vector<Synset> synsets = read_synsets(wordnet_dir);
     st.synsets = synsets.size();
@@ -762,13 +757,13 @@ CollectionStats build_collection(const std::string& wordnet_dir, const std::stri
         "make_collection: %zu synsets, %zu merged duplicates, dropped: %zu without a document, %zu with < 2 content "
         "words, "
         "%zu containing a headword, %zu verbatim in a relevant document [%.1f s]\n",
-        st.synsets, st.merged, st.no_relevant, st.few_words, st.own_headword, st.verbatim, seconds_since(t0));
+        st.synsets, st.merged, st.no_relevant, st.few_words, st.own_headword, st.verbatim, now_seconds() - t0);
 
     write_collection_files(out_dir, docs, sq);
     Bm25Index ix = bm25_build(docs);
     std::printf("make_collection: BM25 index: %zu documents, %zu terms, avgdl %.1f [%.1f s]\n", docs.size(),
-                ix.post_doc.size(), ix.avgdl, seconds_since(t0));
+                ix.post_doc.size(), ix.avgdl, now_seconds() - t0);
     write_bm25_files(out_dir, ix, docs, doc_index, sq, depth);
-    std::printf("make_collection: BM25 runs written [%.1f s]\n", seconds_since(t0));
+    std::printf("make_collection: BM25 runs written [%.1f s]\n", now_seconds() - t0);
     return st;
 }

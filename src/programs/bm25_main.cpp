@@ -3,7 +3,6 @@
 // (docid \t text), written as a TREC run; --candidates also writes the MS MARCO top-k layout
 // qid \t docid \t query \t document that ./rerank reads. The index is built in memory with every
 // document's tokens held at once: meant for the demo collection, not for MS MARCO's 8.8M passages.
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -24,11 +23,7 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         if (a == "--depth") {
-            std::string v = value();
-            char* end;
-            long d = std::strtol(v.c_str(), &end, 10);
-            if (*end || d <= 0) fatal("--depth %s: expected a positive integer", v.c_str());
-            depth = (size_t)d;
+            depth = (size_t)flag_int(a, value(), 1, 1e9);
         } else if (a == "--candidates") cand_path = value();
         else if (a == "--tag") tag = value();
         else if (a == "-h" || a == "--help") {
@@ -38,8 +33,8 @@ int main(int argc, char** argv) {
         else pos.push_back(a);
     }
     if (pos.size() != 3) fatal("%s", usage);
-    auto t0 = std::chrono::steady_clock::now();
-    auto secs = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    const double t0 = now_seconds();
+    auto secs = [&] { return now_seconds() - t0; };
     try {
         ReadStats cs, qs;
         std::vector<TextRecord> docs = read_collection(pos[0], &cs);

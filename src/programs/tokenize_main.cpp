@@ -13,7 +13,6 @@
 //       1, 2, ... up to all threads, as "key=value" lines that tools/bench_tokenizer.py reads.
 #include <omp.h>
 
-#include <chrono>
 #include <ctime>
 #include <cstring>
 #include <iostream>
@@ -25,8 +24,6 @@
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
 int bench(const Tokenizer& tok, const std::string& corpus_path, int repeat) {
     std::vector<std::string> recs = read_text_records(corpus_path).texts;
     std::vector<std::string_view> views(recs.begin(), recs.end());
@@ -35,10 +32,10 @@ int bench(const Tokenizer& tok, const std::string& corpus_path, int repeat) {
     size_t n_tokens = 0;
     double best = 1e30;
     for (int rep = 0; rep < repeat; rep++) {  // the first pass also fills the word cache
-        double t0 = now();
+        double t0 = now_seconds();
         size_t n = 0;
         for (auto v : views) n += encode(tok, v).size();
-        best = std::min(best, now() - t0);
+        best = std::min(best, now_seconds() - t0);
         n_tokens = n;
     }
     std::printf("records=%zu bytes=%zu tokens=%zu\n", recs.size(), bytes, n_tokens);
@@ -56,10 +53,10 @@ int bench(const Tokenizer& tok, const std::string& corpus_path, int repeat) {
         std::vector<std::vector<int32_t>> out;
         double b = 1e30, cpu = 0;
         for (int rep = 0; rep < repeat; rep++) {
-            double t0 = now();
+            double t0 = now_seconds();
             std::clock_t c0 = std::clock();  // CPU time of all threads: stays flat when the code scales
             encode_batch(tok, batch_views, out);
-            double t = now() - t0;
+            double t = now_seconds() - t0;
             if (t < b) { b = t; cpu = (double)(std::clock() - c0) / CLOCKS_PER_SEC; }
         }
         std::printf("cpp_batch threads=%d copies=%zu s=%.4f cpu_s=%.4f MBps=%.2f tokens_per_s=%.0f\n", th, copies, b, cpu,
@@ -110,7 +107,7 @@ int main(int argc, char** argv) {
         if (argc < 4) usage();
         int repeat = 3;
         for (int i = 4; i + 1 < argc; i++)
-            if (!std::strcmp(argv[i], "--repeat")) repeat = std::max(1, std::atoi(argv[i + 1]));
+            if (!std::strcmp(argv[i], "--repeat")) repeat = flag_int("--repeat", argv[i + 1], 1, 1e6);
         return bench(tok, argv[3], repeat);
     }
     if (cmd != "encode" && cmd != "decode") usage();

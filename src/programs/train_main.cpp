@@ -83,12 +83,8 @@ static TrainOptions parse_args(int argc, char** argv) {
         else if (k == "--final-queries") o.final_queries = integer(0, 1e9);
         else if (k == "--final-depth") o.final_depth = integer(1, 1e6);
         else if (k == "--checkpoint-every") o.checkpoint_every = integer(0, 1e9);
-        else {  // the family's, e.g. --d-model: all numeric; the family says which it knows
-            char* end = nullptr;
-            const double x = std::strtod(v.c_str(), &end);
-            if (end == v.c_str() || *end) fatal("unknown flag %s (./train --help)", k.c_str());
-            o.model_flags[k.substr(2)] = x;
-        }
+        else if (!parse_number(v, &o.model_flags[k.substr(2)]))  // the family's, e.g. --d-model: numeric;
+            fatal("unknown flag %s (./train --help)", k.c_str());  // the family says which it knows
     }
     return o;
 }

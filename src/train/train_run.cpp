@@ -15,11 +15,9 @@
 
 static const char* TEMPLATE = "Document: {doc}\n\nQuery: {query}";
 
-// The model of o.family with the flags' config, randomly initialised, or resumed from o.resume
+// The model of family f with the flags' config, randomly initialised, or resumed from o.resume
 // (parameters, moments, step, RNG and data position).
-static Model make_model(const TrainOptions& o, const Tokenizer& tok, TrainState& st) {
-    const ModelFamily* f = family_by_name(o.family);
-    if (!f) fatal("--family %s: unknown (this build knows: %s)", o.family.c_str(), family_names().c_str());
+static Model make_model(const TrainOptions& o, const ModelFamily* f, const Tokenizer& tok, TrainState& st) {
     std::map<std::string, double> flags = o.model_flags;
     Model m;
     try {
@@ -113,7 +111,7 @@ void train_run(const TrainOptions& o) {
                     d.test.size(), now_seconds() - t_start);
 
         TrainState st;
-        Model m = make_model(o, tok, st);
+        Model m = make_model(o, family, tok, st);
         const InputFormat fmt = input_format(tok, TEMPLATE, o.max_len, m.match());
         const int seqs = o.batch * o.group;
         std::printf("model: %s (%s): %.2fM parameters; %s\n", m.family->name, m.cfg.describe().c_str(), m.n_params() / 1e6,

@@ -46,9 +46,8 @@ void save_checkpoint(const std::string& path, const Model& m, const ModelExtras&
 
 void load_checkpoint(const WeightsFile& f, Model& m, TrainState& st) {
     ENGINE_ASSERT(m.training());
-    if (config_from_file(*m.family, f) != m.cfg)
-        f.fail("the checkpoint's model config (" + config_from_file(*m.family, f).describe() + ") differs from this run's (" +
-               m.cfg.describe() + ")");
+    const ModelConfig c = config_from_file(*m.family, f);
+    if (c != m.cfg) f.fail("the checkpoint's model config (" + c.describe() + ") differs from this run's (" + m.cfg.describe() + ")");
     load_params(*m.ptable, m.params, f);
     const int64_t total = (int64_t)m.ptable->total;
     std::memcpy(m.opt_m, f.get("optim.m", DType::f32, {total}).data, sizeof(float) * total);
