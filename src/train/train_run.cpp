@@ -75,9 +75,8 @@ static void periodic_eval(const TrainOptions& o, const TrainData& d, const Score
 }
 
 // The fusion weight tuned on dev, the weights file and the final checkpoint, then the closing table.
-static void finish(const TrainOptions& o, const TrainData& d, Runner& run, const InputFormat& fmt, ModelExtras& extras,
-                   const TrainState& st, Batch& b) {
-    const ScoreFn forward = [&](const Batch& bt, float* s) { run.scores(bt, s); };
+static void finish(const TrainOptions& o, const TrainData& d, Runner& run, const ScoreFn& forward, const InputFormat& fmt,
+                   ModelExtras& extras, const TrainState& st, Batch& b) {
     const int depth = o.final_depth > 0 ? o.final_depth : o.eval_depth, seqs = o.batch * o.group;
     const double t = now_seconds();
     auto dev_scores = score_split(forward, fmt, d, d.dev_final, depth, seqs, b);
@@ -152,7 +151,7 @@ void train_run(const TrainOptions& o) {
                         o.steps, o.out.c_str());
             return;
         }
-        finish(o, d, run, fmt, extras, st, b);
+        finish(o, d, run, forward, fmt, extras, st, b);
         std::printf("total wall time %.0f s\n", now_seconds() - t_start);
     } catch (const std::exception& e) {
         fatal("%s", e.what());

@@ -1,22 +1,19 @@
 // The Mamba-1 family as the trainer and the programs see it (core/model.h): its config entries, its
 // ./train flags, and the CPU model Mamba<float> behind the family-neutral functions.
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 
 #include "core/common.h"
 #include "models/mamba/mamba.h"
 
+// Integers here; their ranges are mamba_config_error's.
 MambaConfig mamba_config(const ModelConfig& c) {
+    auto whole = [&](const char* key) { return (int)c.get_int(key, INT32_MIN, INT32_MAX); };
     MambaConfig m;
-    m.D = (int)c.get_int("d_model", 1, 65536);
-    m.L = (int)c.get_int("n_layer", 1, 1024);
-    m.N = (int)c.get_int("d_state", 1, 64);
-    m.K = (int)c.get_int("d_conv", 1, 16);
-    m.E = (int)c.get_int("d_inner", 1, 262144);
-    m.R = (int)c.get_int("dt_rank", 1, 262144);
-    m.V = (int)c.get_int("vocab_size", 1, 1 << 24);
+    m.D = whole("d_model"), m.L = whole("n_layer"), m.N = whole("d_state"), m.K = whole("d_conv");
+    m.E = whole("d_inner"), m.R = whole("dt_rank"), m.V = whole("vocab_size"), m.match = whole("match_feature");
     m.eps = (float)c.get("norm_eps");
-    m.match = (int)c.get_int("match_feature", 0, 1);
     return m;
 }
 

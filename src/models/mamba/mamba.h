@@ -50,7 +50,7 @@ std::string mamba_config_error(const MambaConfig& c);
 
 // The family's config entries (weights-file keys d_model, n_layer, d_state, d_conv, d_inner, dt_rank,
 // vocab_size, norm_eps, match_feature) and back. mamba_config throws std::runtime_error for an entry
-// that is missing or not an integer in range.
+// that is missing or not an integer; mamba_config_error checks the ranges.
 MambaConfig mamba_config(const ModelConfig& c);
 ModelConfig model_config(const MambaConfig& c);
 // The config of a Mamba weights file; throws "<path>: ..." (not a Mamba file, bad entry).
